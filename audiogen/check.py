@@ -1,0 +1,104 @@
+"""`check` and `plan`: validate and lay out routines without any engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import AudiogenError, RoutineError
+from .library import load_library_config, routine_files
+from .loader import load_routine
+from .model import Routine
+from .planner import Plan, estimate_speech_ms, plan_routine, spoken_texts
+
+
+@dataclass
+class CheckResult:
+    source: str
+    title: str | None = None
+    length_ms: int = 0
+    estimated: bool = True
+    warnings: list[str] = field(default_factory=list)
+    error: AudiogenError | None = None
+
+
+def _cue_ms(routine: Routine):
+    from .soundref import is_builtin
+    from .sounds import cue_length_ms
+
+    def length(ref: str) -> int:
+        if is_builtin(ref, "cue"):
+            return cue_length_ms(ref)
+        from .build import load_cue
+        from .ffmpeg import INTERNAL_RATE
+
+        return int(len(load_cue(ref, routine.base_dir)) * 1000 / INTERNAL_RATE)
+
+    return length
+
+
+def plan_for(routine: Routine, cache=None) -> Plan:
+    """Plan with the real lengths of cached clips where there are any, estimates for the rest."""
+    from .cache import ClipCache
+    from .narrate import Narrator
+
+    texts = spoken_texts(routine)
+    known = Narrator(cache or ClipCache(), offline=True).cached_lengths(routine, texts)
+    estimated = len(known) < len(texts)
+    speed = routine.voice.speed
+    return plan_routine(
+        routine, lambda t: known.get(t) or estimate_speech_ms(t, speed), _cue_ms(routine), estimated=estimated
+    )
+
+
+def plan_file(path: Path) -> Plan:
+    defaults = None
+    lib = path.parent / "audiogen.yaml"
+    if lib.exists():
+        defaults = load_library_config(path.parent).defaults or None
+    return plan_for(load_routine(path, defaults=defaults))
+
+
+def check_paths(paths: list[Path]) -> list[CheckResult]:
+    out: list[CheckResult] = []
+    for p in paths:
+        if p.is_dir():
+            try:
+                defaults = load_library_config(p).defaults or None
+            except AudiogenError as e:
+                out.append(CheckResult(str(p), error=e))
+                continue
+            files = routine_files(p)
+            if not files:
+                out.append(CheckResult(str(p), error=RoutineError("no routine files (*.yaml)", path=str(p))))
+            out += [_check_one(f, defaults) for f in files]
+        else:
+            defaults = None
+            if (p.parent / "audiogen.yaml").exists():
+                try:
+                    defaults = load_library_config(p.parent).defaults or None
+                except AudiogenError as e:
+                    out.append(CheckResult(str(p), error=e))
+                    continue
+            out.append(_check_one(p, defaults))
+    return out
+
+
+def _check_one(path: Path, defaults: dict | None) -> CheckResult:
+    r = CheckResult(str(path))
+    try:
+        routine = load_routine(path, defaults=defaults)
+        plan = plan_for(routine)
+    except AudiogenError as e:
+        r.error = e
+        return r
+    r.title, r.length_ms, r.estimated = routine.title, plan.length_ms, plan.estimated
+    for w in plan.warnings:
+        est = " (estimated speech length)" if plan.estimated else ""
+        r.warnings.append(f"step {w.chapter!r}: {w.message}{est}")
+    if not routine.language.lower().startswith("en") and routine.phrases.is_default():
+        r.warnings.append(
+            f"language is {routine.language!r} but counts and reminders are English: set `phrases:` "
+            "(halfway, remaining, counts, side_prompt)"
+        )
+    return r

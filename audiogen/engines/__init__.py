@@ -1,0 +1,44 @@
+"""Engine registry: a name -> factory dict; adding an engine is one file and one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import EngineUnavailable
+from .base import Clip, Engine, VoiceRequest
+
+__all__ = ["Clip", "Engine", "VoiceRequest", "ENGINES", "get_engine", "OFFLINE_PREFERENCE"]
+
+
+def _espeak() -> Engine:
+    from .espeak import EspeakEngine
+
+    return EspeakEngine()
+
+
+def _gtts() -> Engine:
+    from .gtts_engine import GttsEngine
+
+    return GttsEngine()
+
+
+ENGINES: dict[str, Callable[[], Engine]] = {
+    "gtts": _gtts,
+    "espeak": _espeak,
+}
+
+#: Offline engines `auto` tries after gTTS, best-sounding first.
+OFFLINE_PREFERENCE: list[str] = ["espeak"]
+
+_instances: dict[str, Engine] = {}
+
+
+def get_engine(name: str) -> Engine:
+    """The (process-wide, lazily created) engine called `name`."""
+    if name not in ENGINES:
+        raise EngineUnavailable(
+            f"unknown engine {name!r}", hint=f"choose one of: auto, {', '.join(sorted(ENGINES))}"
+        )
+    if name not in _instances:
+        _instances[name] = ENGINES[name]()
+    return _instances[name]

@@ -1,0 +1,151 @@
+"""espeak-ng, loaded in process from the `espeakng-loader` wheel: the always-available offline voice.
+
+espeak-ng is GPL-3.0; it speaks about a hundred languages and needs no espeak binary on PATH.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+
+from ..errors import EngineError, EngineUnavailable
+from .base import Clip, VoiceRequest
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_ESPEAK_CHARS_UTF8 = 1
+_ESPEAK_RATE = 1
+_DEFAULT_WPM = 175
+#: gTTS language codes whose best espeak voice has another name.
+_PREFERRED = {"en": "en-us", "zh": "cmn", "zh-cn": "cmn", "zh-tw": "cmn", "pt": "pt-br", "nb": "nb", "no": "nb"}
+
+
+class _Voice(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_void_p),  # (priority byte, language, NUL)*, NUL
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
+_Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class EspeakEngine:
+    """espeak-ng through ctypes; one library instance per process, guarded by a lock."""
+
+    name = "espeak"
+    offline = True
+
+    def __init__(self) -> None:
+        self._lib = None
+        self._rate = 0
+        self._error: str | None = None
+        self._lock = threading.Lock()
+        self._buffer: list[bytes] = []
+        self._callback = _Callback(self._on_audio)
+        self._voices: dict[str, str] | None = None
+
+    # -- loading -------------------------------------------------------------------------------
+    def _load(self):
+        if self._lib is not None or self._error is not None:
+            return self._lib
+        try:
+            import espeakng_loader
+
+            lib = ctypes.CDLL(espeakng_loader.get_library_path())
+            data = espeakng_loader.get_data_path().encode()
+            rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
+            if rate <= 0:
+                raise OSError(f"espeak_Initialize returned {rate}")
+            lib.espeak_SetSynthCallback(self._callback)
+            lib.espeak_Info.restype = ctypes.c_char_p
+            lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
+            self._lib, self._rate = lib, rate
+        except ImportError:
+            self._error = "the espeakng-loader package is not installed (pip install espeakng-loader)"
+        except OSError as e:
+            self._error = f"libespeak-ng could not be loaded: {e}"
+        return self._lib
+
+    def _on_audio(self, wav, n, events) -> int:
+        if n > 0:
+            self._buffer.append(ctypes.string_at(wav, n * 2))
+        return 0
+
+    # -- protocol ------------------------------------------------------------------------------
+    def unavailable_reason(self) -> str | None:
+        self._load()
+        return self._error
+
+    def version(self) -> str:
+        lib = self._require()
+        return "espeak-ng-" + lib.espeak_Info(None).decode()
+
+    def voices(self) -> dict[str, str]:
+        """Language code -> espeak voice identifier, for every voice installed."""
+        if self._voices is None:
+            lib = self._require()
+            out: dict[str, str] = {}
+            arr = lib.espeak_ListVoices(None)
+            i = 0
+            while arr[i]:
+                v = arr[i].contents
+                ptr = v.languages
+                while ptr and ctypes.string_at(ptr, 1) != b"\0":
+                    lang = ctypes.string_at(ptr + 1).decode("ascii", "replace").lower()
+                    out.setdefault(lang, lang)
+                    ptr += len(lang) + 2
+                i += 1
+            self._voices = out
+        return self._voices
+
+    def resolve_voice(self, voice: VoiceRequest) -> str:
+        voices = self.voices()
+        if voice.name:
+            if voice.name.lower() in voices:
+                return voice.name.lower()
+            raise EngineUnavailable(
+                f"espeak has no voice {voice.name!r}", hint="audiogen voices lists espeak's voices"
+            )
+        lang = voice.language.lower().replace("_", "-")
+        for candidate in (_PREFERRED.get(lang), lang, lang.split("-")[0]):
+            if candidate and candidate in voices:
+                return candidate
+        raise EngineUnavailable(
+            f"espeak has no voice for language {voice.language!r}",
+            hint="audiogen voices lists espeak's languages",
+        )
+
+    def synthesize(self, text: str, voice: VoiceRequest) -> Clip:
+        lib = self._require()
+        name = self.resolve_voice(voice)
+        data = text.encode("utf-8") + b"\0"
+        with self._lock:
+            self._buffer = []
+            lang = ctypes.create_string_buffer(name.encode())
+            spec = _Voice(languages=ctypes.cast(lang, ctypes.c_void_p).value)
+            if lib.espeak_SetVoiceByProperties(ctypes.byref(spec)) != 0:
+                raise EngineError(f"espeak could not select voice {name!r}")
+            wpm = int(round(_DEFAULT_WPM * voice.speed))
+            lib.espeak_SetParameter(_ESPEAK_RATE, max(80, min(450, wpm)), 0)
+            status = lib.espeak_Synth(data, len(data), 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
+            lib.espeak_Synchronize()
+            pcm = b"".join(self._buffer)
+            self._buffer = []
+        if status != 0 or not pcm:
+            raise EngineError(f"espeak could not narrate {text[:40]!r} (status {status})")
+        return Clip(np.frombuffer(pcm, dtype=np.int16).copy(), self._rate)
+
+    def _require(self):
+        lib = self._load()
+        if lib is None:
+            raise EngineUnavailable(f"espeak is not available: {self._error}")
+        return lib

@@ -1,0 +1,101 @@
+"""A library folder: `audiogen.yaml` (album, author, defaults, output settings) and the routines below it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from .errors import RoutineError
+from .loader import _error_at, compose, read_text, validation_error
+from .model import _Strict
+
+LIBRARY_FILE = "audiogen.yaml"
+_BITRATES = ("32k", "48k", "64k", "80k", "96k", "112k", "128k", "160k", "192k", "256k", "320k")
+
+
+class OutputSettings(_Strict):
+    """How sessions are encoded and where they go.
+
+    Defaults: 96 kbit/s mono MP3 at 44.1 kHz. Speech alone is clear at 64k mono, but the ambience beds
+    (rain, noise) smear at low bitrates; 96k mono keeps them clean at about 43 MB per hour, and mono
+    plays the same on one phone speaker or two earbuds.
+    """
+
+    dir: str = "output"
+    bitrate: Literal[_BITRATES] = "96k"  # type: ignore[valid-type]
+    channels: Literal[1, 2] = 1
+    sample_rate: Literal[22050, 24000, 32000, 44100, 48000] = 44100
+
+    @field_validator("bitrate", mode="before")
+    @classmethod
+    def _bitrate_text(cls, v: Any) -> Any:
+        if isinstance(v, int):
+            return f"{v // 1000}k" if v >= 1000 else f"{v}k"
+        return v.strip().lower() if isinstance(v, str) else v
+
+
+class LibraryConfig(_Strict):
+    """The contents of a library folder's `audiogen.yaml`."""
+
+    album: str | None = None
+    author: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    output: OutputSettings = Field(default_factory=OutputSettings)
+
+    @field_validator("defaults")
+    @classmethod
+    def _no_title_or_steps(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in ("title", "steps"):
+            if key in v:
+                raise ValueError(f"defaults cannot set {key!r}: every routine has its own")
+        return v
+
+
+def load_library_config(folder: Path) -> LibraryConfig:
+    """Read `folder/audiogen.yaml`, or the defaults when there is none."""
+    path = folder / LIBRARY_FILE
+    if not path.exists():
+        return LibraryConfig()
+    text = read_text(path)
+    data, marks = compose(text, str(path))
+    if not isinstance(data, dict):
+        raise _error_at(str(path), marks.find(()), "audiogen.yaml is a mapping of keys (album:, defaults:, ...)")
+    try:
+        config = LibraryConfig.model_validate(data)
+    except ValidationError as e:
+        raise validation_error(LibraryConfig, e, marks, str(path)) from None
+    _check_defaults(config, marks, str(path), folder)
+    return config
+
+
+def _check_defaults(config: LibraryConfig, marks, path: str, folder: Path) -> None:
+    """Defaults are validated as routine keys, so a typo there is reported where it was written."""
+    from .model import Routine
+
+    probe = {"title": "x", "steps": [{"title": "x", "hold": 1}], **config.defaults}
+    try:
+        Routine.model_validate(probe)
+    except ValidationError as e:
+        err = validation_error(Routine, e, marks, path, base_loc=("defaults",))
+        raise err from None
+
+
+def routine_files(folder: Path) -> list[Path]:
+    """Every routine file below `folder` (`*.yaml`/`*.yml`, not audiogen.yaml, not in the output folder)."""
+    found = []
+    for p in sorted(folder.rglob("*")):
+        if p.suffix.lower() not in (".yaml", ".yml") or p.name == LIBRARY_FILE or not p.is_file():
+            continue
+        if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        found.append(p)
+    return found
+
+
+def is_library(path: Path) -> bool:
+    return path.is_dir()
+
+
+__all__ = ["LibraryConfig", "OutputSettings", "load_library_config", "routine_files", "RoutineError"]

@@ -1,0 +1,211 @@
+"""The routine format as pydantic models: validation rules and the JSON Schema come from here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from .durations import parse_duration, parse_gain
+from .markup import parse_markup
+
+#: Longest text of one spoken field (longer text is almost certainly a mistake or an attack).
+MAX_TEXT_CHARS = 20_000
+MAX_REPEAT = 1000
+MAX_STEPS = 500
+
+_DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(ms|h|m|s)\s*)+$|^(\d+:)?\d+:\d{1,2}(\.\d+)?$|^\d+(\.\d+)?$"
+Duration = Annotated[
+    int,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": _DURATION_PATTERN},
+            ],
+            "description": "seconds, or 45s, 1.5s, 500ms, 1m, 1m30s, 1:30",
+        }
+    ),
+]
+Gain = Annotated[
+    float,
+    BeforeValidator(parse_gain),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[+-]?\d+(\.\d+)?\s*[dD][bB]$"}],
+         "description": "decibels, e.g. -18 dB"}
+    ),
+]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+
+ENGINE_NAMES = ("auto", "gtts", "piper", "espeak")
+
+
+def _check_markup(value: str | None) -> str | None:
+    if value is not None:
+        parse_markup(value)
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_default=True)
+
+
+class Voice(_Strict):
+    """Which engine narrates, with which voice and at what tempo."""
+
+    engine: Literal["auto", "gtts", "piper", "espeak"] = Field(
+        "auto", description="auto = gTTS, then the best offline voice installed"
+    )
+    name: str | None = Field(
+        None, description="engine-specific: gTTS accent tld (co.uk), espeak voice (en-us), piper model path"
+    )
+    speed: float = Field(1.0, ge=0.5, le=2.0, description="tempo, pitch preserved")
+
+
+class Background(_Strict):
+    """A looping, ducked ambience under the whole session."""
+
+    track: Text = Field(description="built-in ambience (rain, ocean, drone, pink-noise) or a file path")
+    volume: Gain = Field(-18.0, description="level of the bed relative to the voice when nobody speaks")
+    duck: Gain = Field(-8.0, description="extra attenuation while speech plays")
+    fade_in: Duration = "3s"
+    fade_out: Duration = "6s"
+
+    @field_validator("duck")
+    @classmethod
+    def _duck_not_positive(cls, v: float) -> float:
+        if v > 0:
+            raise ValueError(f"duck {v:+g} dB would raise the bed under speech: use a negative level, e.g. -8 dB")
+        return v
+
+
+class Remind(_Strict):
+    """Spoken time prompts inside a step's silence."""
+
+    halfway: bool = False
+    remaining: list[Duration] = Field(default_factory=list, max_length=20)
+
+
+DEFAULT_COUNTS = [
+    "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten",
+    "Eleven", "Twelve", "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen",
+    "Nineteen", "Twenty",
+]
+
+
+class Phrases(_Strict):
+    """Words audiogen speaks by itself; replace them for routines in other languages."""
+
+    halfway: Text = "Halfway."
+    remaining: Text = Field("{n} left.", description="{n} is the time left, e.g. 'Ten seconds'")
+    counts: list[Text] = Field(default_factory=lambda: list(DEFAULT_COUNTS), min_length=1)
+    side_prompt: Text = Field("Now the {side} side.", description="{side} is the side's name")
+
+    def is_default(self) -> bool:
+        return self == Phrases()
+
+
+class Step(_Strict):
+    """One step of a routine; a chapter of its own (one per side)."""
+
+    title: Text
+    say: Text | None = None
+    hold: Duration | None = Field(None, description="silence after the speech")
+    duration: Duration | None = Field(None, description="exact length of each run of the step")
+    repeat: int | None = Field(None, ge=1, le=MAX_REPEAT)
+    every: Duration | None = Field(None, description="length of each repetition slot")
+    count: bool = Field(True, description="speak the count at each slot (false: a soft tick)")
+    sides: list[Text] | None = Field(None, min_length=1, max_length=10)
+    side_prompt: Text | None = None
+    remind: Remind | None = None
+
+    _check_say = field_validator("say", "side_prompt")(classmethod(lambda cls, v: _check_markup(v)))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Step:
+        if self.hold is not None and self.duration is not None:
+            raise ValueError("use either hold or duration, not both: hold adds silence after the speech, "
+                             "duration fixes the step's total length")
+        if self.every is not None and self.repeat is None:
+            raise ValueError("every needs repeat (how many slots of that length)")
+        if self.every == 0:
+            raise ValueError("every must be longer than 0s")
+        if self.repeat is not None and self.every is None and self.duration is None:
+            raise ValueError("repeat needs every (the length of each slot) or duration (to share out)")
+        if self.side_prompt is not None and not self.sides:
+            raise ValueError("side_prompt needs sides, e.g. sides: [left, right]")
+        if self.duration is not None and self.remind is not None:
+            for r in self.remind.remaining:
+                if r >= self.duration:
+                    raise ValueError(f"a reminder {r / 1000:g}s before the end does not fit in a "
+                                     f"{self.duration / 1000:g}s step")
+        if self.say is None and self.repeat is None and self.hold is None and self.duration is None:
+            raise ValueError("a step needs something to play: say, hold, duration or repeat")
+        return self
+
+
+class Routine(_Strict):
+    """A guided session: an intro, steps and an outro, narrated over an optional background."""
+
+    title: Text = Field(description="the ID3 title and (slugified) the file name")
+    description: str | None = Field(None, max_length=MAX_TEXT_CHARS)
+    language: str = Field("en", min_length=2, max_length=12, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+                          description="language code handed to the engine (gTTS codes)")
+    voice: Voice = Field(default_factory=Voice)
+    background: Background | None = Field(None, description="a background bed, or none")
+    cue: str | None = Field("chime", description="sound at the start of every step: built-in name, path, or none")
+    intro: Text | None = None
+    outro: Text | None = None
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+    phrases: Phrases = Field(default_factory=Phrases)
+    artist: str | None = None
+    genre: str | None = None
+    cover: str | None = Field(None, description="cover image path (png/jpg)")
+
+    #: Folder the routine was loaded from; relative sound paths resolve against it.
+    _base_dir: Any = PrivateAttr(default=None)
+    _source: Any = PrivateAttr(default=None)
+
+    _check_text = field_validator("intro", "outro")(classmethod(lambda cls, v: _check_markup(v)))
+
+    @field_validator("background", mode="before")
+    @classmethod
+    def _background_shorthand(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return None if v.strip().lower() in ("none", "off", "") else {"track": v}
+        if v is False:
+            return None
+        return v
+
+    @field_validator("cue", mode="before")
+    @classmethod
+    def _cue_none(cls, v: Any) -> Any:
+        if v is False or (isinstance(v, str) and v.strip().lower() in ("none", "off", "")):
+            return None
+        return v
+
+    @property
+    def base_dir(self):
+        return self._base_dir
+
+    @property
+    def source(self):
+        return self._source
+
+
+def routine_schema() -> dict:
+    """JSON Schema of the routine format, for editor completion."""
+    schema = Routine.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "audiogen routine"
+    return schema

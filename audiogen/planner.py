@@ -1,0 +1,299 @@
+"""Pure timeline planning: routine + clip lengths in, ordered events and chapters out.
+
+No audio library is imported here; `plan` and `check` use it without any engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from .durations import format_ms, spoken_seconds
+from .markup import CueMark, Pause, Speech, parse_markup
+from .model import Phrases, Routine, Step
+
+#: Silence after each spoken item before the next one starts.
+GAP_MS = 600
+#: Silence after a cue sound before speech starts.
+CUE_GAP_MS = 300
+#: Bed alone before the first words.
+LEAD_IN_MS = 1500
+#: Bed (or silence) after the last words, so a session never stops mid-breath.
+TAIL_MS = 3000
+DEFAULT_REMAINING = Phrases.model_fields["remaining"].default
+#: Shortest gap kept between a reminder and other speech.
+REMINDER_GAP_MS = 250
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that plays (speech, cue) or a stretch of silence, in ms from the session start."""
+
+    kind: str  # "speech" | "cue" | "silence"
+    start_ms: int
+    end_ms: int
+    role: str = ""  # intro, outro, say, prompt, count, tick, reminder, pause, hold, fill
+    text: str | None = None
+    sound: str | None = None
+    chapter: int = 0
+
+    @property
+    def length_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    start_ms: int
+    end_ms: int
+    kind: str = "step"  # intro | step | outro
+    step: int | None = None
+    side: str | None = None
+    planned_ms: int | None = None  # the routine's `duration`, when fixed
+
+    @property
+    def length_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    chapter: str
+    planned_ms: int
+    real_ms: int
+    message: str
+
+
+@dataclass
+class Plan:
+    title: str
+    length_ms: int
+    chapters: list[Chapter]
+    events: list[Event]
+    warnings: list[PlanWarning] = field(default_factory=list)
+    estimated: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "title": self.title,
+            "length_ms": self.length_ms,
+            "estimated": self.estimated,
+            "chapters": [
+                {k: v for k, v in asdict(c).items() if v is not None} for c in self.chapters
+            ],
+            "events": [
+                {k: v for k, v in asdict(e).items() if v not in (None, "")} for e in self.events
+            ],
+            "warnings": [asdict(w) for w in self.warnings],
+        }
+
+    def speech_events(self) -> list[Event]:
+        return [e for e in self.events if e.kind == "speech"]
+
+
+def estimate_speech_ms(text: str, speed: float = 1.0) -> int:
+    """A rough speech length without an engine: about 14 characters a second plus a little padding."""
+    chars = len(" ".join(text.split()))
+    return int((400 + chars * 1000 / 14.5) / speed)
+
+
+def spoken_texts(routine: Routine) -> list[str]:
+    """Every distinct text the session speaks, in order of first use (what needs synthesising)."""
+    seen: dict[str, None] = {}
+    plan_routine(routine, lambda t: seen.setdefault(t, None) or 1000, lambda s: 1000)
+    return list(seen)
+
+
+def sound_refs(routine: Routine) -> list[str]:
+    """Every distinct cue sound the session plays."""
+    seen: dict[str, None] = {}
+    plan_routine(routine, lambda t: 1000, lambda s: seen.setdefault(s, None) or 1000)
+    return list(seen)
+
+
+class _Builder:
+    def __init__(self, speech_ms: Callable[[str], int], sound_ms: Callable[[str], int]) -> None:
+        self.speech_ms = speech_ms
+        self.sound_ms = sound_ms
+        self.events: list[Event] = []
+        self.chapter = 0
+
+    def speech(self, at: int, text: str, role: str) -> int:
+        end = at + max(1, int(self.speech_ms(text)))
+        self.events.append(Event("speech", at, end, role=role, text=text, chapter=self.chapter))
+        return end
+
+    def cue(self, at: int, sound: str, role: str = "cue") -> int:
+        end = at + max(1, int(self.sound_ms(sound)))
+        self.events.append(Event("cue", at, end, role=role, sound=sound, chapter=self.chapter))
+        return end
+
+    def markup(self, at: int, text: str, role: str) -> int:
+        """Lay out text with [pause]/[cue] markup; returns where it ends (no trailing gap)."""
+        t = at
+        for seg in parse_markup(text):
+            if isinstance(seg, Speech):
+                t = self.speech(t, seg.text, role)
+            elif isinstance(seg, Pause):
+                t += seg.ms
+            elif isinstance(seg, CueMark):
+                t = self.cue(t, seg.sound, "markup")
+        return t
+
+
+def plan_routine(
+    routine: Routine,
+    speech_ms: Callable[[str], int],
+    sound_ms: Callable[[str], int],
+    *,
+    estimated: bool = False,
+) -> Plan:
+    """The session timeline, from the routine and the real (or estimated) length of each clip."""
+    b = _Builder(speech_ms, sound_ms)
+    chapters: list[Chapter] = []
+    warnings: list[PlanWarning] = []
+    phrases = routine.phrases
+    t = 0
+
+    if routine.intro:
+        b.chapter = len(chapters)
+        end = b.markup(LEAD_IN_MS, routine.intro, "intro") + GAP_MS
+        chapters.append(Chapter("Intro", 0, end, kind="intro"))
+        t = end
+    else:
+        t = LEAD_IN_MS
+
+    for index, step in enumerate(routine.steps):
+        for side in step.sides or [None]:
+            b.chapter = len(chapters)
+            start = 0 if not chapters else t
+            title = f"{step.title} ({side})" if side else step.title
+            content_start = t
+            end, warn = _plan_run(b, routine, step, side, start, content_start, phrases)
+            chapters.append(Chapter(title, start, end, step=index, side=side, planned_ms=step.duration))
+            if warn:
+                warnings.append(PlanWarning(title, warn[0], warn[1], warn[2]))
+            t = end
+
+    if routine.outro:
+        b.chapter = len(chapters)
+        end = b.markup(t, routine.outro, "outro") + TAIL_MS
+        chapters.append(Chapter("Outro", t, end, kind="outro"))
+        t = end
+    else:
+        last = chapters[-1]
+        chapters[-1] = Chapter(last.title, last.start_ms, last.end_ms + TAIL_MS, last.kind, last.step,
+                               last.side, last.planned_ms)
+        t += TAIL_MS
+
+    events = _with_silences(sorted(b.events, key=lambda e: (e.start_ms, e.end_ms)), chapters)
+    return Plan(routine.title, t, chapters, events, warnings, estimated)
+
+
+def _plan_run(b: _Builder, routine: Routine, step: Step, side: str | None, start: int, t: int,
+              phrases) -> tuple[int, tuple[int, int, str] | None]:
+    """Lay out one run of a step (one side) from `t`; returns its end and an overlong warning."""
+    budget_start = t
+    first_event = len(b.events)
+    if routine.cue:
+        t = b.cue(t, routine.cue) + CUE_GAP_MS
+    if side is not None:
+        prompt = (step.side_prompt or phrases.side_prompt).replace("{side}", side)
+        t = b.markup(t, prompt, "prompt") + GAP_MS
+    if step.say:
+        t = b.markup(t, step.say, "say") + GAP_MS
+    if step.repeat:
+        every = step.every
+        if every is None:  # share the rest of `duration` out evenly
+            every = max(1, (step.duration - (t - budget_start)) // step.repeat)
+        for i in range(step.repeat):
+            slot = t
+            if step.count:
+                word = phrases.counts[i] if i < len(phrases.counts) else str(i + 1)
+                end = b.speech(slot, word, "count")
+            else:
+                end = b.cue(slot, "tick", "tick")
+            t = max(slot + every, end + (GAP_MS // 2))
+    if step.hold:
+        t += step.hold
+    content_end = t
+    warn = None
+    if step.duration is not None:
+        planned_end = budget_start + step.duration
+        if content_end > planned_end:
+            real = content_end - budget_start
+            warn = (step.duration, real, f"speech needs {format_ms(real)} but the step lasts "
+                    f"{format_ms(step.duration)}: the step grows by {format_ms(real - step.duration)}")
+            end = content_end
+        else:
+            end = planned_end
+    else:
+        end = content_end
+    if step.remind:
+        end = _reminders(b, step, phrases, budget_start, end, first_event)
+    return end, warn
+
+
+def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int) -> int:
+    """Place spoken reminders into the run's silence, moving them past speech they would overlap."""
+    wanted: list[tuple[int, str]] = []
+    length = run_end - run_start
+    if step.remind.halfway:
+        wanted.append((run_start + length // 2, phrases.halfway))
+    for r in step.remind.remaining:
+        # English words for the built-in phrase; digits (read by the engine in its language) otherwise.
+        n = spoken_seconds(r) if phrases.remaining == DEFAULT_REMAINING else str(round(r / 1000))
+        text = phrases.remaining.replace("{n}", n)
+        wanted.append((run_end - r, text))
+    for at, text in sorted(wanted):
+        busy = sorted((e.start_ms, e.end_ms) for e in b.events[first_event:] if e.kind != "silence")
+        length_ms = max(1, int(b.speech_ms(text)))
+        at = max(at, run_start)
+        for s, e in busy:
+            if at < e + REMINDER_GAP_MS and at + length_ms + REMINDER_GAP_MS > s:
+                at = e + REMINDER_GAP_MS
+        b.speech(at, text, "reminder")
+        run_end = max(run_end, at + length_ms + REMINDER_GAP_MS)
+    return run_end
+
+
+def _with_silences(events: list[Event], chapters: list[Chapter]) -> list[Event]:
+    """Add explicit silence events for every gap longer than one gap, per chapter (for JSON and tables)."""
+    out: list[Event] = []
+    for ci, ch in enumerate(chapters):
+        t = ch.start_ms
+        for e in (e for e in events if e.chapter == ci):
+            if e.start_ms - t >= 1000:
+                out.append(Event("silence", t, e.start_ms, role="silence", chapter=ci))
+            out.append(e)
+            t = max(t, e.end_ms)
+        if ch.end_ms - t >= 1000:
+            out.append(Event("silence", t, ch.end_ms, role="silence", chapter=ci))
+    return out
+
+
+def format_plan(plan: Plan) -> str:
+    """The timeline as a table: chapter, start, length, what plays."""
+    rows = [("chapter", "start", "length", "what plays")]
+    for ci, ch in enumerate(plan.chapters):
+        first = True
+        for e in (e for e in plan.events if e.chapter == ci):
+            what = {
+                "speech": f'"{_short(e.text or "")}"' + (f" ({e.role})" if e.role not in ("say",) else ""),
+                "cue": f"[{e.sound}]",
+                "silence": "silence",
+            }[e.kind]
+            rows.append((ch.title if first else "", format_ms(e.start_ms), format_ms(e.length_ms), what))
+            first = False
+        if first:
+            rows.append((ch.title, format_ms(ch.start_ms), format_ms(ch.length_ms), "silence"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows]
+    lines.insert(1, "-" * min(100, max(len(x) for x in lines)))
+    lines.append(f"total {format_ms(plan.length_ms)}" + (" (speech lengths estimated)" if plan.estimated else ""))
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,24 @@
+"""`audiogen new`: a commented routine to start from."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .errors import OutputError
+from .slug import slugify
+
+
+def scaffold(name: str, folder: Path = Path(".")) -> Path:
+    """Write `<slug>.yaml` from the template into `folder`; never overwrites."""
+    slug = slugify(name, fallback="routine")
+    target = Path(folder) / f"{slug}.yaml"
+    if target.exists():
+        raise OutputError(f"{target} already exists", path=str(target), hint="choose another name")
+    text = resources.files("audiogen").joinpath("templates/routine.yaml").read_text("utf-8")
+    title = name.strip().replace('"', "'") or "My routine"
+    text = text.replace("{filename}", target.name).replace("{title}", f'"{title}"').replace("{{side}}", "{side}")
+    from .atomic import write_text
+
+    write_text(target, text)
+    return target

@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated clip cache, no network, and a decoder that did not write the files."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiogen.ffmpeg import ffmpeg_exe
+
+RATE = 44100
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path_factory):
+    """Every test gets the session's own cache and never touches the network unless it fakes it."""
+    cache = tmp_path_factory.getbasetemp() / "clip-cache"
+    monkeypatch.setenv("AUDIOGEN_CACHE_DIR", str(cache))
+    monkeypatch.setenv("AUDIOGEN_OFFLINE", "1")
+
+
+def decode(path: Path, rate: int = RATE) -> np.ndarray:
+    """Decode an MP3 with ffmpeg (not with audiogen's code) to float32 mono."""
+    out = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"],
+        capture_output=True, check=True,
+    ).stdout
+    return np.frombuffer(out, dtype=np.int16).astype(np.float32) / 32768.0
+
+
+def rms_db(x: np.ndarray) -> float:
+    if len(x) == 0:
+        return -120.0
+    return 20 * np.log10(max(1e-9, float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))))
+
+
+def window(x: np.ndarray, start_ms: float, end_ms: float, rate: int = RATE) -> np.ndarray:
+    return x[int(start_ms * rate / 1000) : int(end_ms * rate / 1000)]
+
+
+def loudness(path: Path) -> tuple[float, float]:
+    """Integrated LUFS and true peak (dBTP) measured by ffmpeg's ebur128 filter."""
+    err = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    ).stderr
+    summary = err[err.rindex("Summary:"):]
+    integrated = float(summary.split("I:")[1].split("LUFS")[0])
+    peak = float(summary.split("Peak:")[1].split("dBFS")[0])
+    return integrated, peak
+
+
+@pytest.fixture
+def write_routine(tmp_path):
+    """Write routine YAML (dedented) into tmp_path and return its path."""
+
+    def write(text: str, name: str = "routine.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return p
+
+    return write
