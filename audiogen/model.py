@@ -107,7 +107,11 @@ class Phrases(_Strict):
     """Words audiogen speaks by itself; replace them for routines in other languages."""
 
     halfway: Text = "Halfway."
-    remaining: Text = Field("{n} left.", description="{n} is the time left, e.g. 'Ten seconds'")
+    remaining: Text = Field(
+        "{n} left.",
+        description="{n}: in the built-in English phrase the time in words ('Ten seconds'); in your own "
+        "phrase the number of seconds in digits, read by the engine in its language",
+    )
     counts: list[Text] = Field(default_factory=lambda: list(DEFAULT_COUNTS), min_length=1)
     side_prompt: Text = Field("Now the {side} side.", description="{side} is the side's name")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -85,8 +85,8 @@ class Narrator:
             return [choice]
         return ["gtts"] + OFFLINE_PREFERENCE  # offline, gtts is skipped with a note saying so
 
-    def _usable(self, name: str, voice: VoiceRequest, explicit: bool) -> tuple[Engine, str] | str:
-        """(engine, voice id), or the reason it cannot narrate this routine."""
+    def _usable(self, name: str, voice: VoiceRequest, explicit: bool) -> tuple[Engine, str, VoiceRequest] | str:
+        """(engine, voice id, the request it will get), or the reason it cannot narrate this routine."""
         if name == "gtts" and self.offline:
             reason = "offline mode (--offline / AUDIOGEN_OFFLINE=1) never contacts the network"
         elif name in self._down:
@@ -96,7 +96,15 @@ class Narrator:
                 engine = get_engine(name)
                 reason = engine.unavailable_reason()
                 if reason is None:
-                    return engine, engine.resolve_voice(voice)
+                    try:
+                        return engine, engine.resolve_voice(voice), voice
+                    except EngineUnavailable:
+                        if explicit or not voice.name:
+                            raise
+                        # under auto, `name` is meant for another engine (a gTTS tld, say): use this
+                        # engine's default voice for the language instead
+                        plain = replace(voice, name=None)
+                        return engine, engine.resolve_voice(plain), plain
             except EngineUnavailable as e:
                 if explicit:
                     raise EngineUnavailable(f"engine {name!r} cannot narrate: {e.message}", hint=e.hint) from None
@@ -119,10 +127,10 @@ class Narrator:
                 continue
             if isinstance(got, str):
                 continue
-            engine, voice_id = got
+            engine, voice_id, req = got
             out = {}
             for t in texts:
-                ms = self.cache.length_ms(self.key(engine, voice_id, voice, t))
+                ms = self.cache.length_ms(self.key(engine, voice_id, req, t))
                 if ms is not None:
                     out[t] = ms
             return out
@@ -140,9 +148,9 @@ class Narrator:
             if isinstance(got, str):
                 skipped.append(f"{name}: {got}")
                 continue
-            engine, voice_id = got
+            engine, voice_id, req = got
             try:
-                narration = self._fill(engine, voice_id, voice, texts, on_clip)
+                narration = self._fill(engine, voice_id, req, texts, on_clip)
             except EngineError as e:  # unreachable, rate-limited, refused: auto tries the next engine
                 if explicit:
                     raise
