@@ -7,7 +7,9 @@ loaded when they start and dropped when they end, and nothing holds the whole se
 from __future__ import annotations
 
 import bisect
+import queue
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,14 +141,34 @@ def encode_mp3(
         "-f", "mp3", str(out_path),
     ]
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A writer thread feeds the encoder while the next blocks are mixed: the two overlap on two cores.
+    # The queue is short, so memory stays at a few blocks whatever the session length.
+    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    failure: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            while (data := pending.get()) is not None:
+                if not failure:
+                    proc.stdin.write(data)
+            proc.stdin.close()
+        except BaseException as e:  # BrokenPipe: ffmpeg died; its stderr says why
+            failure.append(e)
+            while pending.get() is not None:
+                pass
+
+    thread = threading.Thread(target=writer, name="mp3-writer", daemon=True)
+    thread.start()
     try:
         for block in blocks:
-            proc.stdin.write(to_int16(block))
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
+            pending.put(to_int16(block))
+            if failure:
+                break
+        pending.put(None)
+        thread.join()
     except BaseException:
         proc.kill()
+        pending.put(None)
         proc.wait()
         raise
     err = proc.stderr.read().decode("utf-8", "replace").strip()
