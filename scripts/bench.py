@@ -10,7 +10,7 @@ already warm, so what is measured is loading, planning, mixing, encoding and tag
 the bundled ffmpeg alone encoding the same session's audio (from a WAV) at the same settings: LAME's
 speed depends on the content (a rain bed encodes about 30% slower than pink noise), so only the same
 audio makes the ratio mean "audiogen's overhead over the encoder". Peak RSS covers the build process and its
-ffmpeg encoder (the two peaks added).
+ffmpeg encoder, sampled together from /proc.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import wave
 from pathlib import Path
@@ -49,14 +50,57 @@ def routine_text(minutes: int) -> str:
 def child_build(path: str, out: str) -> None:
     from audiogen.build import BuildOptions, build
 
+    sampler = RssSampler()
+    sampler.start()
     t = time.perf_counter()
     [r] = build([path], BuildOptions(out_dir=Path(out), force=True))
     wall = time.perf_counter() - t
+    sampler.stop()
     if r.status != "built":
         raise SystemExit(f"build failed: {r.error}")
-    # peaks of the Python process and of its encoder, added: an upper bound of what ran at once
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"wall": wall, "rss_kb": rss, "length_ms": r.length_ms, "synthesized": r.synthesized}))
+    print(json.dumps({"wall": wall, "rss_kb": sampler.peak_kb, "length_ms": r.length_ms}))
+
+
+class RssSampler(threading.Thread):
+    """Peak of (this process + its child processes) resident memory, sampled every 20 ms from /proc.
+
+    getrusage's ru_maxrss of children counts the pages a child shared with Python before it exec'd
+    ffmpeg, so it overstates the encoder; /proc's VmRSS of the running ffmpeg does not.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_kb = 0
+        self._stop_event = threading.Event()
+
+    @staticmethod
+    def _rss_kb(pid: int | str) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def _children(self) -> list[str]:
+        kids = []
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                kids += (task / "children").read_text().split()
+            except OSError:
+                pass
+        return kids
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            total = self._rss_kb("self") + sum(self._rss_kb(k) for k in self._children())
+            self.peak_kb = max(self.peak_kb, total)
+            self._stop_event.wait(0.02)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
 
 
 def child_ffmpeg(path: str, out: str) -> None:
