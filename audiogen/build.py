@@ -1,10 +1,19 @@
-"""Building sessions: load -> narrate -> plan -> render -> tag, for one routine or a whole library."""
+"""Building sessions: load -> narrate -> plan -> render -> tag, for routine files and library folders.
+
+A build runs in two stages. Stage 1 narrates every routine that needs work, in order, filling the
+shared clip cache (a phrase used across the library is synthesised once). Stage 2 renders every
+session (routine x length variant) on a thread pool: the heavy part, MP3 encoding, runs in ffmpeg
+processes and the numpy mixing releases the GIL, so threads use every core without nesting pools.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,35 +21,46 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_path, write_text
-from .cache import ClipCache
+from .cache import CACHE_FORMAT, ClipCache
 from .errors import AudiogenError, RoutineError
-from .library import LibraryConfig, OutputSettings, load_library_config, routine_files  # noqa: F401
+from .ffmpeg import INTERNAL_RATE
+from .library import LibraryConfig, OutputSettings, load_library_config, routine_files
+from .limiter import limit_stream
 from .loader import load_routine
+from .loudness import LoudnessMeter, metered
 from .model import Routine
 from .narrate import SPEECH_RMS_DBFS, Narration, Narrator
 from .planner import Event, Plan, plan_routine, sound_refs, spoken_texts
 from .render import Bed, encode_mp3, mix_blocks
 from .slug import slugify
 from .soundref import is_builtin, resolve_path
+from .variants import fit_length, variant_label
 
 MANIFEST = ".audiogen-manifest.json"
-#: Cue sounds peak here, a little under the voice's peaks.
-CUE_PEAK = 10 ** (-6 / 20)
+#: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.
+RENDER_FORMAT = 2
+#: Cue sounds peak here, under the voice's limited peaks.
+CUE_PEAK = 10 ** (-10 / 20)
+#: The mix limiter's ceiling: room under -1 dBTP for inter-sample peaks and the MP3 encoder's overshoot.
+PEAK_CEILING_DB = -2.0
 
 Progress = Callable[[str, dict], None]
 
 
 @dataclass
 class BuildResult:
-    """What happened to one routine."""
+    """What happened to one session (one routine, or one length variant of it)."""
 
     source: str
-    status: str  # built | skipped | failed | checked
+    status: str  # built | skipped | failed | planned
     title: str | None = None
+    slug: str | None = None
+    variant: str | None = None
     mp3: Path | None = None
     length_ms: int | None = None
     engine: str | None = None
     voice: str | None = None
+    loudness: float | None = None  # integrated LUFS of the written mix
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: AudiogenError | None = None
@@ -56,9 +76,28 @@ class BuildOptions:
     strict: bool = False
     force: bool = False
     dry_run: bool = False
+    prune: bool = False
+    jobs: int | None = None  # sessions rendered at once (default: the cores)
+    base_url: str | None = None
     cache: ClipCache | None = None
     notify: Callable[[str], None] | None = None
     progress: Progress | None = None
+
+
+@dataclass
+class _Job:
+    """One session to produce."""
+
+    source: Path
+    routine: Routine
+    slug: str
+    title: str
+    track: int | None
+    track_total: int | None
+    target_ms: int | None
+    fingerprint: str
+    result: BuildResult
+    narration: Narration | None = None
 
 
 # -- sounds ---------------------------------------------------------------------------------------
@@ -90,36 +129,68 @@ def cue_lengths(routine: Routine) -> dict[str, np.ndarray]:
     return {ref: load_cue(ref, routine.base_dir) for ref in sound_refs(routine)}
 
 
-# -- one session ----------------------------------------------------------------------------------
-def plan_session(routine: Routine, narration: Narration, cues: dict[str, np.ndarray]) -> Plan:
-    from .ffmpeg import INTERNAL_RATE
+def _cue_ms(cues: dict[str, np.ndarray]) -> Callable[[str], int]:
+    return lambda s: int(np.ceil(len(cues[s]) * 1000 / INTERNAL_RATE))
 
-    return plan_routine(
-        routine,
-        lambda t: narration.lengths[t],
-        lambda s: int(np.ceil(len(cues[s]) * 1000 / INTERNAL_RATE)),
-    )
+
+# -- one session ----------------------------------------------------------------------------------
+def plan_session(routine: Routine, narration: Narration, cues: dict[str, np.ndarray],
+                 target_ms: int | None = None) -> tuple[Routine, Plan]:
+    """The session's plan from real clip lengths; with `target_ms`, the routine scaled to that length."""
+    speech = narration.lengths.__getitem__
+    if target_ms is None:
+        return routine, plan_routine(routine, speech, _cue_ms(cues))
+    return fit_length(routine, target_ms, speech, _cue_ms(cues))
 
 
 def render_session(routine: Routine, plan: Plan, narration: Narration, cues: dict[str, np.ndarray],
-                   cache: ClipCache, mp3_path: Path, settings: OutputSettings, tags) -> None:
-    """Mix and encode the session into `mp3_path` atomically, with tags and chapters."""
+                   cache: ClipCache, mp3_path: Path, settings: OutputSettings, tags) -> float | None:
+    """Mix, normalise and encode the session into `mp3_path` atomically, with tags and chapters.
+
+    Loudness normalisation measures the mix in a first pass (mixing is ~1 s per hour, far cheaper than
+    encoding or than keeping the PCM), then encodes the second pass with one gain. Returns the LUFS.
+    """
     from .tags import ChapterMark, write_tags
 
+    clips: dict[str, np.ndarray] = {}
+
     def load(event: Event) -> np.ndarray:
-        if event.kind == "speech":
-            return cache.load(narration.keys[event.text]).astype(np.float32) / 32768.0
-        return cues[event.sound]
+        if event.kind != "speech":
+            return cues[event.sound]
+        if event.text not in clips:  # counts and reminders repeat: keep the few short ones
+            x = cache.load(narration.keys[event.text]).astype(np.float32) / 32768.0
+            if len(x) < INTERNAL_RATE * 3 and len(clips) < 64:
+                clips[event.text] = x
+            return x
+        return clips[event.text]
 
     bed = load_bed(routine)
+    ceiling = 10 ** (PEAK_CEILING_DB / 20)
+    gain = 0.0
+    if settings.loudness is not None:
+        # measure, set the gain, measure again through the limiter (which costs a little loudness
+        # where it works) and correct once: mixing is cheap next to encoding, and nothing is stored
+        for _ in range(2):
+            meter = LoudnessMeter()
+            for block in limit_stream(mix_blocks(plan, load, bed, gain_db=gain), ceiling if gain else 1e9):
+                meter.add(block)
+            measured = meter.integrated()
+            if not np.isfinite(measured):
+                break
+            gain += settings.loudness - measured
+    final = LoudnessMeter()
+    # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
+    mix = limit_stream(mix_blocks(plan, load, bed, gain_db=gain), ceiling)
     with atomic_path(mp3_path) as tmp:
-        encode_mp3(mix_blocks(plan, load, bed), tmp, bitrate=settings.bitrate, channels=settings.channels,
+        encode_mp3(metered(mix, final), tmp, bitrate=settings.bitrate, channels=settings.channels,
                    sample_rate=settings.sample_rate)
         chapters = [ChapterMark(c.title, c.start_ms, c.end_ms) for c in plan.chapters]
         write_tags(tmp, tags, chapters)
+    lufs = final.integrated()
+    return round(lufs, 2) if np.isfinite(lufs) else None
 
 
-def fingerprint(routine: Routine, settings: OutputSettings, candidates: list[str], extra: dict) -> str:
+def fingerprint(routine: Routine, settings: OutputSettings, engine_key: list[str], extra: dict) -> str:
     """Everything an output depends on; unchanged fingerprint + existing files = nothing to do."""
     files = {}
     refs = [routine.cue] if routine.cue else []
@@ -132,7 +203,8 @@ def fingerprint(routine: Routine, settings: OutputSettings, candidates: list[str
                 st = p.stat()
                 files[str(p)] = [st.st_size, st.st_mtime_ns]
     blob = json.dumps(
-        [__version__, routine.model_dump(mode="json"), settings.model_dump(mode="json"), candidates, files, extra],
+        [__version__, RENDER_FORMAT, CACHE_FORMAT, routine.model_dump(mode="json"), settings.model_dump(mode="json"),
+         engine_key, files, extra],
         sort_keys=True, ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -140,91 +212,13 @@ def fingerprint(routine: Routine, settings: OutputSettings, candidates: list[str
 
 def _load_manifest(out_dir: Path) -> dict:
     try:
-        return json.loads((out_dir / MANIFEST).read_text("utf-8"))
+        data = json.loads((out_dir / MANIFEST).read_text("utf-8"))
+        return data if isinstance(data, dict) else {}
     except (FileNotFoundError, ValueError, OSError):
         return {}
 
 
-def build_routine(
-    path: Path,
-    out_dir: Path,
-    *,
-    narrator: Narrator,
-    settings: OutputSettings,
-    library: LibraryConfig | None = None,
-    track: int | None = None,
-    track_total: int | None = None,
-    options: BuildOptions | None = None,
-    slug: str | None = None,
-    manifest: dict | None = None,
-) -> BuildResult:
-    """Build one routine file into `out_dir`: `<slug>.mp3` and `<slug>.json`."""
-    from .tags import TagInfo
-
-    options = options or BuildOptions()
-    library = library or LibraryConfig()
-    result = BuildResult(source=str(path), status="failed")
-    progress = options.progress or (lambda kind, info: None)
-    try:
-        routine = load_routine(path, defaults=library.defaults or None)
-        result.title = routine.title
-        slug = slug or slugify(routine.title)
-        mp3 = out_dir / f"{slug}.mp3"
-        sidecar = out_dir / f"{slug}.json"
-        result.mp3 = mp3
-        texts = spoken_texts(routine)
-        fp = fingerprint(routine, settings, narrator.candidates(routine) + [f"offline={narrator.offline}"],
-                         {"album": library.album, "author": library.author, "track": track})
-        entry = (manifest or {}).get(slug)
-        if (not options.force and not options.dry_run and entry and entry.get("fingerprint") == fp
-                and mp3.exists() and sidecar.exists()):
-            result.status = "skipped"
-            result.length_ms, result.engine, result.voice = entry.get("length_ms"), entry.get("engine"), entry.get(
-                "voice")
-            return result
-        progress("routine", {"title": routine.title, "clips": len(texts)})
-        narration = narrator.narrate(routine, texts, on_clip=lambda t, hit: progress("clip", {"hit": hit}))
-        result.engine, result.voice = narration.engine, narration.voice
-        result.synthesized, result.cache_hits, result.notes = (
-            narration.synthesized, narration.cache_hits, narration.notes)
-        cues = cue_lengths(routine)
-        plan = plan_session(routine, narration, cues)
-        result.length_ms = plan.length_ms
-        for w in plan.warnings:
-            result.warnings.append(f"step {w.chapter!r}: {w.message}")
-        if options.strict and plan.warnings:
-            raise RoutineError(
-                f"{len(plan.warnings)} step(s) longer than planned: " + "; ".join(result.warnings),
-                path=str(path), hint="shorten the text or lengthen the duration (or build without --strict)",
-            )
-        if options.dry_run:
-            result.status = "checked"
-            return result
-        progress("render", {"title": routine.title, "length_ms": plan.length_ms})
-        tags = TagInfo(
-            title=routine.title,
-            artist=routine.artist or library.author or "audiogen",
-            album=library.album,
-            track=track,
-            track_total=track_total if track else None,
-            genre=routine.genre or "Guided session",
-            comment=routine.description,
-        )
-        render_session(routine, plan, narration, cues, narrator.cache, mp3, settings, tags)
-        timeline = plan.to_dict()
-        timeline.update({"engine": narration.engine, "voice": narration.voice, "language": routine.language,
-                         "source": path.name, "audiogen": __version__})
-        write_text(sidecar, json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
-        if manifest is not None:
-            manifest[slug] = {"fingerprint": fp, "source": str(path), "length_ms": plan.length_ms,
-                              "engine": narration.engine, "voice": narration.voice}
-        result.status = "built"
-    except AudiogenError as e:
-        result.status = "failed"
-        result.error = e
-    return result
-
-
+# -- building -------------------------------------------------------------------------------------
 def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[BuildResult]:
     """Build routine files and library folders; one failure never stops the others."""
     options = options or BuildOptions()
@@ -234,51 +228,199 @@ def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            try:
-                config = load_library_config(p)
-            except AudiogenError as e:
-                results.append(BuildResult(source=str(p), status="failed", error=e))
-                continue
-            out_dir = options.out_dir or (p / config.output.dir)
+            library, base = True, p
+        else:  # a routine file: its folder's audiogen.yaml (if any) applies, output goes to ./output
+            library, base = False, p.parent
+        try:
+            config = load_library_config(base) if base.is_dir() else LibraryConfig()
+        except AudiogenError as e:
+            results.append(BuildResult(source=str(p), status="failed", error=e))
+            continue
+        if library:
             files = routine_files(p)
             if not files:
                 results.append(BuildResult(source=str(p), status="failed",
                                            error=RoutineError("no routine files (*.yaml) in this folder",
                                                               path=str(p))))
                 continue
-            results += _build_many(files, out_dir, narrator, config.output, config, options)
-        else:  # a routine file: its folder's audiogen.yaml (if any) still applies, output goes to ./output
-            try:
-                config = load_library_config(p.parent) if p.parent.is_dir() else LibraryConfig()
-            except AudiogenError as e:
-                results.append(BuildResult(source=str(p), status="failed", error=e))
-                continue
-            out_dir = options.out_dir or Path("output")
-            results += _build_many([p], out_dir, narrator, config.output, config, options)
+            out_dir = options.out_dir or (p / config.output.dir)
+        else:
+            files, out_dir = [p], options.out_dir or Path("output")
+        results += build_group(files, out_dir, config, options, narrator, library=library)
     return results
 
 
-def _build_many(files: list[Path], out_dir: Path, narrator: Narrator, settings: OutputSettings,
-                library: LibraryConfig, options: BuildOptions) -> list[BuildResult]:
+def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options: BuildOptions,
+                narrator: Narrator, *, library: bool) -> list[BuildResult]:
+    """Build routine files that share one output folder and one library configuration."""
+    progress = options.progress or (lambda kind, info: None)
+    settings = config.output
     manifest = _load_manifest(out_dir)
-    results = []
-    used: set[str] = set()
-    for i, f in enumerate(files, start=1):
-        slug = None
+    jobs, failed = _plan_jobs(files, config, options, narrator, manifest, out_dir, library)
+    todo = [j for j in jobs if j.result.status != "skipped"]
+
+    # stage 1: narrate each routine that needs work (once for all its variants)
+    narrations: dict[Path, Narration | AudiogenError] = {}
+    routines_todo = list(dict.fromkeys(j.source for j in todo))
+    for i, src in enumerate(routines_todo, start=1):
+        job = next(j for j in todo if j.source == src)
+        texts = spoken_texts(job.routine)
+        progress("narrate", {"title": job.routine.title, "index": i, "total": len(routines_todo),
+                             "clips": len(texts)})
+        if options.dry_run:
+            continue
         try:
-            routine_title = load_routine(f, defaults=library.defaults or None).title
-            slug = base = slugify(routine_title)
-            n = 2
-            while slug in used:
-                slug, n = f"{base}-{n}", n + 1
-            used.add(slug)
-        except AudiogenError:
-            pass  # build_routine reports it
-        results.append(build_routine(
-            f, out_dir, narrator=narrator, settings=settings, library=library,
-            track=i if len(files) > 1 else None, track_total=len(files) if len(files) > 1 else None,
-            options=options, slug=slug, manifest=manifest,
-        ))
-    if not options.dry_run and any(r.status == "built" for r in results):
+            narrations[src] = narrator.narrate(job.routine, texts,
+                                               on_clip=lambda t, hit: progress("clip", {"hit": hit}))
+        except AudiogenError as e:
+            narrations[src] = e
+
+    # stage 2: plan and render every session
+    lock = threading.Lock()
+    done = [0]
+
+    def run(job: _Job) -> None:
+        narration = narrations.get(job.source)
+        if isinstance(narration, AudiogenError):
+            job.result.status, job.result.error = "failed", narration
+        elif options.dry_run:
+            job.result.status = "planned"
+        else:
+            _render_job(job, narration, settings, config, narrator.cache, options, manifest, lock)
+        with lock:
+            done[0] += 1
+            progress("session", {"done": done[0], "total": len(todo), "result": job.result})
+
+    workers = max(1, min(options.jobs or os.cpu_count() or 1, len(todo) or 1))
+    if workers == 1:
+        for job in todo:
+            run(job)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
+            for f in as_completed([pool.submit(run, j) for j in todo]):
+                f.result()
+
+    if not options.dry_run:
+        _finish(out_dir, manifest, jobs, config, options, library, bool(todo))
+    return failed + [j.result for j in jobs]
+
+
+def _plan_jobs(files, config, options, narrator, manifest, out_dir, library):
+    """Load every routine and list its sessions; unchanged ones are marked skipped."""
+    jobs: list[_Job] = []
+    failed: list[BuildResult] = []
+    used: set[str] = set()
+    variants = [None] + list(config.variants.lengths) if config.variants else [None]
+    n = len(files)
+    for i, path in enumerate(files, start=1):
+        try:
+            routine = load_routine(path, defaults=config.defaults or None)
+        except AudiogenError as e:
+            failed.append(BuildResult(source=str(path), status="failed", error=e))
+            continue
+        base = slugify(routine.title)
+        slug, k = base, 2
+        while slug in used:
+            slug, k = f"{base}-{k}", k + 1
+        used.add(slug)
+        engine_key = narrator.candidates(routine) + [f"offline={narrator.offline}"]
+        for target in variants:
+            label = variant_label(target) if target else None
+            vslug = f"{slug}-{label}" if label else slug
+            title = f"{routine.title} ({label.replace('m', ' min') if label.endswith('m') else label})" \
+                if label else routine.title
+            fp = fingerprint(routine, settings=config.output, engine_key=engine_key,
+                             extra={"album": config.album, "author": config.author, "track": i if library else None,
+                                    "target": target, "n": n if library else None, "base_url": options.base_url})
+            result = BuildResult(source=str(path), status="failed", title=title, slug=vslug, variant=label,
+                                 mp3=out_dir / f"{vslug}.mp3")
+            entry = manifest.get(vslug) or {}
+            if (not options.force and entry.get("fingerprint") == fp and result.mp3.exists()
+                    and (out_dir / f"{vslug}.json").exists()):
+                result.status = "skipped"
+                result.length_ms, result.engine, result.voice, result.loudness = (
+                    entry.get("length_ms"), entry.get("engine"), entry.get("voice"), entry.get("loudness"))
+            jobs.append(_Job(path, routine, vslug, title, i if library and n > 1 else None,
+                             n if library and n > 1 else None, target, fp, result))
+    return jobs, failed
+
+
+def _render_job(job: _Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
+                cache: ClipCache, options: BuildOptions, manifest: dict, lock: threading.Lock) -> None:
+    from .tags import TagInfo
+
+    r = job.result
+    try:
+        routine = job.routine
+        r.engine, r.voice = narration.engine, narration.voice
+        r.synthesized, r.cache_hits, r.notes = narration.synthesized, narration.cache_hits, list(narration.notes)
+        cues = cue_lengths(routine)
+        routine, plan = plan_session(routine, narration, cues, job.target_ms)
+        r.length_ms = plan.length_ms
+        r.warnings += [f"step {w.chapter!r}: {w.message}" for w in plan.warnings]
+        if options.strict and plan.warnings:
+            raise RoutineError(
+                f"{len(plan.warnings)} step(s) longer than planned: " + "; ".join(r.warnings),
+                path=str(job.source), hint="shorten the text or lengthen the duration (or build without --strict)",
+            )
+        out_dir = r.mp3.parent
+        artist = routine.artist or config.author or "audiogen"
+        tags = TagInfo(title=job.title, artist=artist, album=config.album, track=job.track,
+                       track_total=job.track_total, genre=routine.genre or "Guided session",
+                       comment=routine.description)
+        extras = _side_files(job, routine, plan, tags)
+        r.loudness = render_session(routine, plan, narration, cues, cache, r.mp3, settings, tags)
+        timeline = plan.to_dict()
+        timeline.update({
+            "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
+            "album": config.album, "artist": artist, "track": job.track, "variant": job.result.variant,
+            "engine": narration.engine, "voice": narration.voice, "language": routine.language,
+            "loudness_lufs": r.loudness, "source": job.source.name, "audiogen": __version__, **extras,
+        })
+        write_text(out_dir / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
+        with lock:
+            manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
+                                  "length_ms": plan.length_ms, "engine": narration.engine,
+                                  "voice": narration.voice, "loudness": r.loudness}
+        r.status = "built"
+    except AudiogenError as e:
+        r.status, r.error = "failed", e
+
+
+def _side_files(job: _Job, routine: Routine, plan: Plan, tags) -> dict:
+    """Extra per-session files (lyrics, cover): filled in by the phone-output features."""
+    return {"cover": None, "lrc": None}
+
+
+def _finish(out_dir: Path, manifest: dict, jobs: list[_Job], config: LibraryConfig, options: BuildOptions,
+            library: bool, changed: bool) -> None:
+    """Write the manifest; report (and with --prune remove) outputs whose routine is gone."""
+    current = {j.slug for j in jobs}
+    stale = []
+    if library:
+        for slug, entry in list(manifest.items()):
+            if slug in current:
+                continue
+            src = Path(entry.get("source", ""))
+            if not src.exists() or not any(j.source.resolve() == src for j in jobs):
+                stale.append(slug)
+    for slug in stale:
+        if options.prune:
+            for p in out_dir.glob(f"{slug}.*"):
+                if p.suffix in (".mp3", ".json", ".lrc", ".png") or p.name.endswith(".chapters.json"):
+                    p.unlink(missing_ok=True)
+            manifest.pop(slug, None)
+            if options.notify:
+                options.notify(f"removed {out_dir / (slug + '.mp3')} (its routine is gone)")
+        elif options.notify:
+            options.notify(f"{out_dir / (slug + '.mp3')} has no routine any more (--prune removes it)")
+    if changed or (stale and options.prune):
         write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return results
+
+
+def build_routine(path: str | Path, out_dir: str | Path = "output", options: BuildOptions | None = None
+                  ) -> BuildResult:
+    """Build one routine file into `out_dir` (its folder's audiogen.yaml applies); the first session's result."""
+    options = options or BuildOptions()
+    opts = BuildOptions(**{**options.__dict__, "out_dir": Path(out_dir)})
+    return build([path], opts)[0]

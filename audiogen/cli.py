@@ -36,65 +36,107 @@ def cli() -> None:
     """Turn routine scripts written in YAML into narrated, chaptered MP3 guided sessions."""
 
 
+class _Reporter:
+    """Progress for long builds (one redrawn line on a terminal, plain lines otherwise) and the summary."""
+
+    def __init__(self, quiet: bool, verbose: bool) -> None:
+        self.quiet, self.verbose = quiet, verbose
+        self.tty = sys.stderr.isatty()
+        self.synth = self.hits = 0
+        self.line = ""
+
+    def _show(self, text: str, final: bool = False) -> None:
+        if self.quiet:
+            return
+        if self.tty:
+            pad = max(0, len(self.line) - len(text))
+            click.echo("\r" + text + " " * pad, err=True, nl=final)
+            self.line = "" if final else text
+        elif final or self.verbose:
+            click.echo(text, err=True)
+
+    def note(self, msg: str) -> None:
+        if not self.quiet:
+            if self.line:
+                self._show(self.line, final=True)
+            click.echo(click.style("note: ", fg="yellow") + msg, err=True)
+
+    def progress(self, kind: str, info: dict) -> None:
+        if kind == "narrate":
+            self.current = f"narrating {info['index']}/{info['total']} {info['title']!r}"
+            self._show(f"{self.current}: {self.synth} clips synthesised, {self.hits} cached",
+                       final=not self.tty)
+        elif kind == "clip":
+            if info["hit"]:
+                self.hits += 1
+            else:
+                self.synth += 1
+            if self.tty:
+                self._show(f"{self.current}: {self.synth} clips synthesised, {self.hits} cached")
+        elif kind == "session":
+            r = info["result"]
+            text = f"rendered {info['done']}/{info['total']} sessions ({r.status}: {r.title})"
+            self._show(text, final=not self.tty or info["done"] == info["total"])
+
+    def summary(self, results) -> int:
+        """Print errors, warnings and the table; return how many failed."""
+        if self.line:
+            self._show(self.line, final=True)
+        failed = [r for r in results if r.status == "failed"]
+        for r in failed:
+            _fail(r.error)
+        if self.quiet:
+            return len(failed)
+        for r in results:
+            for w in r.warnings:
+                click.echo(click.style("warning: ", fg="yellow") + f"{r.source}: {w}", err=True)
+        rows = [("session", "length", "loudness", "engine", "status", "warn")]
+        for r in results:
+            name = r.mp3.name if r.mp3 is not None else Path(r.source).name
+            lufs = f"{r.loudness:.1f} LUFS" if r.loudness is not None else ""
+            who = f"{r.engine} ({r.voice})" if r.engine else ""
+            length = format_ms(r.length_ms) if r.length_ms is not None else ""
+            rows.append((name, length, lufs, who, r.status, str(len(r.warnings) or "")))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for i, row in enumerate(rows):
+            line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            click.echo(click.style(line, bold=True) if i == 0 else line)
+        counts = {s: sum(r.status == s for r in results) for s in ("built", "skipped", "planned", "failed")}
+        words = {"skipped": "unchanged (skipped)", "planned": "planned (dry run)"}
+        parts = [f"{n} {words.get(s, s)}" for s, n in counts.items() if n]
+        tail = f"; {self.synth} clips synthesised, {self.hits} from cache" if self.synth or self.hits else ""
+        if counts["skipped"] == len(results) and results:
+            tail = "; nothing to do: no synthesis, no rendering"
+        click.echo((", ".join(parts) or "nothing to do") + tail)
+        return len(failed)
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), help="Output folder.")
 @click.option("--engine", type=click.Choice(["auto", "gtts", "piper", "espeak"]),
               help="Override every routine's engine.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Parallel jobs (default: the cores).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Sessions rendered at once "
+              "(default: the cores).")
 @click.option("--force", is_flag=True, help="Rebuild even unchanged routines.")
 @click.option("--strict", is_flag=True, help="Speech longer than its step is an error, not a warning.")
-@click.option("--dry-run", is_flag=True, help="Narrate and plan, but write nothing.")
+@click.option("--dry-run", is_flag=True, help="Show what would be built; synthesise and write nothing.")
+@click.option("--prune", is_flag=True, help="Remove outputs whose routine was deleted.")
+@click.option("--base-url", help="Absolute URL the output folder is published at (for feed.xml).")
 @click.option("--offline", is_flag=True, default=None, help="Never contact the network (also AUDIOGEN_OFFLINE=1).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-@click.option("-v", "--verbose", is_flag=True, help="Print every clip and note.")
-def build(paths, out_dir, engine, jobs, force, strict, dry_run, offline, quiet, verbose) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Print every step of the work.")
+def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url, offline, quiet, verbose) -> None:
     """Build routine files or library folders into MP3 sessions (+ JSON timelines)."""
     from .build import BuildOptions
     from .build import build as run_build
 
-    def notify(msg: str) -> None:
-        if not quiet:
-            click.echo(click.style("note: ", fg="yellow") + msg, err=True)
-
-    def progress(kind: str, info: dict) -> None:
-        if quiet:
-            return
-        if kind == "routine":
-            click.echo(f"narrating {info['title']!r} ({info['clips']} phrases)...", err=True)
-        elif kind == "render":
-            click.echo(f"rendering {info['title']!r} ({format_ms(info['length_ms'])})...", err=True)
-        elif kind == "clip" and verbose:
-            click.echo("  clip " + ("cached" if info["hit"] else "synthesised"), err=True)
-
+    rep = _Reporter(quiet, verbose)
     options = BuildOptions(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict, force=force,
-                           dry_run=dry_run, notify=notify, progress=progress)
+                           dry_run=dry_run, prune=prune, jobs=jobs, base_url=base_url, notify=rep.note,
+                           progress=rep.progress)
     results = run_build(list(paths), options)
-    failed = 0
-    for r in results:
-        if r.status == "failed":
-            failed += 1
-            _fail(r.error)
-            continue
-        if quiet:
-            continue
-        for w in r.warnings:
-            click.echo(click.style("warning: ", fg="yellow") + f"{r.source}: {w}", err=True)
-        where = str(r.mp3) if r.mp3 else r.source
-        length = format_ms(r.length_ms) if r.length_ms is not None else "?"
-        who = f"{r.engine} ({r.voice})" if r.engine else ""
-        if r.status == "skipped":
-            click.echo(f"unchanged {where} ({length}, {who})")
-        elif r.status == "checked":
-            click.echo(f"would build {where} ({length}, {who}; {r.synthesized} clips synthesised)")
-        else:
-            click.echo(f"built {where} ({length}, narrated by {who}; "
-                       f"{r.synthesized} clips synthesised, {r.cache_hits} from cache)")
-    if not quiet:
-        counts = {s: sum(r.status == s for r in results) for s in ("built", "skipped", "checked", "failed")}
-        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        click.echo(summary or "nothing to do")
-    if failed:
+    if rep.summary(results):
         sys.exit(1)
 
 

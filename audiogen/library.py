@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from .errors import RoutineError
 from .loader import _error_at, compose, read_text, validation_error
-from .model import _Strict
+from .model import Duration, _Strict
 
 LIBRARY_FILE = "audiogen.yaml"
 _BITRATES = ("32k", "48k", "64k", "80k", "96k", "112k", "128k", "160k", "192k", "256k", "320k")
@@ -27,6 +27,7 @@ class OutputSettings(_Strict):
     bitrate: Literal[_BITRATES] = "96k"  # type: ignore[valid-type]
     channels: Literal[1, 2] = 1
     sample_rate: Literal[22050, 24000, 32000, 44100, 48000] = 44100
+    loudness: float | None = Field(-16.0, ge=-40, le=-5, description="integrated LUFS target; null: off")
 
     @field_validator("bitrate", mode="before")
     @classmethod
@@ -36,6 +37,20 @@ class OutputSettings(_Strict):
         return v.strip().lower() if isinstance(v, str) else v
 
 
+class Variants(_Strict):
+    """Extra builds of every routine at other total lengths (silence scales, speech never does)."""
+
+    lengths: list[Duration] = Field(default_factory=list, max_length=20)
+
+    @field_validator("lengths")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        for ms in v:
+            if ms < 10_000:
+                raise ValueError(f"variant length {ms / 1000:g}s is too short: use at least 10s")
+        return sorted(set(v))
+
+
 class LibraryConfig(_Strict):
     """The contents of a library folder's `audiogen.yaml`."""
 
@@ -43,6 +58,7 @@ class LibraryConfig(_Strict):
     author: str | None = None
     defaults: dict[str, Any] = Field(default_factory=dict)
     output: OutputSettings = Field(default_factory=OutputSettings)
+    variants: Variants | None = None
 
     @field_validator("defaults")
     @classmethod

@@ -255,6 +255,11 @@ def parse_routine(text: str, path: str = "<input>", *, defaults: dict | None = N
     routine._base_dir = base_dir
     routine._source = path
     _check_sounds(routine, marks, path)
+    name = routine.voice.name
+    if name and name.lower().endswith(".onnx") and base_dir is not None:  # a Piper model beside the routine
+        from .soundref import resolve_path
+
+        routine.voice.name = str(resolve_path(name, base_dir))
     return routine
 
 

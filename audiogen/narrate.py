@@ -12,11 +12,14 @@ from .cache import ClipCache, clip_key
 from .engines import OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
 from .errors import EngineError, EngineUnavailable
 from .ffmpeg import INTERNAL_RATE, resample_pcm
+from .limiter import limit_peaks
 from .model import Routine
 
-#: Spoken clips are levelled to this RMS (over their voiced part), peaks kept below -1 dBFS.
+#: Spoken clips are levelled to this loudness (LUFS; beds use it as their RMS reference) ...
 SPEECH_RMS_DBFS = -20.0
-_PEAK = 10 ** (-1 / 20)
+#: ... and their peaks limited to 9 dB above it (like broadcast speech): a session that is mostly silence
+#: still reaches -16 LUFS integrated with true peaks under -1 dBTP, and words stay clear on a phone speaker.
+SPEECH_PEAK = 10 ** (-11 / 20)
 
 
 def offline_mode() -> bool:
@@ -47,14 +50,27 @@ def prepare_speech(samples: np.ndarray, rate: int, tempo: float = 1.0) -> np.nda
     if len(loud):
         pad = int(0.03 * INTERNAL_RATE)
         x = x[max(0, loud[0] - pad) : loud[-1] + pad]
-    active = x[np.abs(x) > 10 ** (-45 / 20)]
-    rms = float(np.sqrt(np.mean(active**2))) if len(active) else 0.0
-    if rms > 0:
-        x = x * (10 ** (SPEECH_RMS_DBFS / 20) / rms)
-        peak = float(np.max(np.abs(x)))
-        if peak > _PEAK:
-            x = x * (_PEAK / peak)
+    for _ in range(3):  # level, limit (which lowers the level a little), and level again
+        level = _speech_level_db(x)
+        if level is None:
+            break
+        x = limit_peaks(x * (10 ** ((SPEECH_RMS_DBFS - level) / 20)), SPEECH_PEAK)
     return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
+
+
+def _speech_level_db(x: np.ndarray) -> float | None:
+    """A clip's loudness (LUFS, gated like a whole programme); active-sample RMS for very short clips."""
+    from .loudness import LoudnessMeter
+
+    meter = LoudnessMeter()
+    meter.add(x)
+    lufs = meter.integrated()
+    if np.isfinite(lufs):
+        return lufs
+    active = x[np.abs(x) > 10 ** (-45 / 20)]
+    if not len(active):
+        return None
+    return 20 * np.log10(float(np.sqrt(np.mean(active**2))))
 
 
 class Narrator:

@@ -30,7 +30,7 @@ def engine_report() -> dict:
         except AudiogenError as e:
             item["available"] = False
             item["reason"] = e.message
-        item["offline"] = getattr(ENGINES, "offline", name != "gtts")
+        item["offline"] = name != "gtts"
         engines.append(item)
     order = ([] if offline_mode() else ["gtts"]) + OFFLINE_PREFERENCE
     avail = {e["name"] for e in engines if e["available"]}

@@ -14,7 +14,7 @@ def test_hour_long_session_has_no_drift(tmp_path):
     lib = tmp_path / "lib"
     lib.mkdir()
     # a cheaper encoding keeps this test quick; timing does not depend on it
-    (lib / "audiogen.yaml").write_text("output: {bitrate: 32k, sample_rate: 22050}\n")
+    (lib / "audiogen.yaml").write_text("output: {bitrate: 32k, sample_rate: 22050, loudness: null}\n")
     steps = "".join(
         f"  - title: Step {i}\n    say: Step {i % 7}.\n    duration: 1m\n" for i in range(60)
     )

@@ -16,6 +16,12 @@ def _espeak() -> Engine:
     return EspeakEngine()
 
 
+def _piper() -> Engine:
+    from .piper import PiperEngine
+
+    return PiperEngine()
+
+
 def _gtts() -> Engine:
     from .gtts_engine import GttsEngine
 
@@ -25,10 +31,11 @@ def _gtts() -> Engine:
 ENGINES: dict[str, Callable[[], Engine]] = {
     "gtts": _gtts,
     "espeak": _espeak,
+    "piper": _piper,
 }
 
 #: Offline engines `auto` tries after gTTS, best-sounding first.
-OFFLINE_PREFERENCE: list[str] = ["espeak"]
+OFFLINE_PREFERENCE: list[str] = ["piper", "espeak"]
 
 _instances: dict[str, Engine] = {}
 
