@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,22 +27,22 @@ from .ffmpeg import INTERNAL_RATE
 from .library import LibraryConfig, OutputSettings, load_library_config, routine_files
 from .limiter import limit_stream
 from .loader import load_routine
-from .loudness import LoudnessMeter, metered
+from .loudness import LoudnessMeter, gated_loudness, metered
 from .model import Routine
 from .narrate import SPEECH_RMS_DBFS, Narration, Narrator
 from .planner import Event, Plan, plan_routine, sound_refs, spoken_texts
-from .render import Bed, encode_mp3, mix_blocks
+from .render import Bed, encode_mp3, mix_blocks, mix_parts
 from .slug import slugify
 from .soundref import is_builtin, resolve_path
 from .variants import fit_length, variant_label
 
 MANIFEST = ".audiogen-manifest.json"
 #: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.
-RENDER_FORMAT = 2
+RENDER_FORMAT = 5
 #: Cue sounds peak here, under the voice's limited peaks.
 CUE_PEAK = 10 ** (-10 / 20)
 #: The mix limiter's ceiling: room under -1 dBTP for inter-sample peaks and the MP3 encoder's overshoot.
-PEAK_CEILING_DB = -2.0
+PEAK_CEILING_DB = -2.5
 
 Progress = Callable[[str, dict], None]
 
@@ -166,21 +166,12 @@ def render_session(routine: Routine, plan: Plan, narration: Narration, cues: dic
 
     bed = load_bed(routine)
     ceiling = 10 ** (PEAK_CEILING_DB / 20)
-    gain = 0.0
+    level = LevelPlan()
     if settings.loudness is not None:
-        # measure, set the gain, measure again through the limiter (which costs a little loudness
-        # where it works) and correct once: mixing is cheap next to encoding, and nothing is stored
-        for _ in range(2):
-            meter = LoudnessMeter()
-            for block in limit_stream(mix_blocks(plan, load, bed, gain_db=gain), ceiling if gain else 1e9):
-                meter.add(block)
-            measured = meter.integrated()
-            if not np.isfinite(measured):
-                break
-            gain += settings.loudness - measured
+        level = level_session(mix_parts(plan, load, bed), bed, settings.loudness)
     final = LoudnessMeter()
     # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
-    mix = limit_stream(mix_blocks(plan, load, bed, gain_db=gain), ceiling)
+    mix = limit_stream(mix_blocks(plan, load, bed, gain_db=level.gain_db, bed_gain_db=level.bed_gain_db), ceiling)
     with atomic_path(mp3_path) as tmp:
         encode_mp3(metered(mix, final), tmp, bitrate=settings.bitrate, channels=settings.channels,
                    sample_rate=settings.sample_rate)
@@ -188,6 +179,59 @@ def render_session(routine: Routine, plan: Plan, narration: Narration, cues: dic
         write_tags(tmp, tags, chapters)
     lufs = final.integrated()
     return round(lufs, 2) if np.isfinite(lufs) else None
+
+
+@dataclass
+class LevelPlan:
+    """The gains that bring a session to its loudness target."""
+
+    gain_db: float = 0.0
+    bed_gain_db: float = 0.0
+    predicted: float | None = None
+
+
+def level_session(parts: Iterable[tuple[np.ndarray, np.ndarray | None]], bed: Bed | None, target: float,
+                  ceiling_db: float = PEAK_CEILING_DB) -> LevelPlan:
+    """Find the gain (and, if needed, a bed boost) that brings the mix to `target` LUFS, in one pass.
+
+    Voice and bed are measured apart, as 100 ms K-weighted energies; they are uncorrelated, so the
+    mix's energy at any pair of gains is their weighted sum and the gated loudness is solved for
+    without mixing again. The voice may rise until its peaks meet the limiter's ceiling (plus 1.5 dB
+    the limiter takes smoothly). A session that is mostly bed cannot reach -16 LUFS on the voice alone
+    (gated loudness counts the quiet bed): then the bed is raised too, never above the voice's level.
+    """
+    voice_meter, bed_meter = LoudnessMeter(), LoudnessMeter()
+    for voice, under in parts:
+        voice_meter.add(voice)
+        if under is not None:
+            bed_meter.add(under)
+    ev = voice_meter.subblock_energies()
+    eb = bed_meter.subblock_energies() if bed is not None else np.zeros_like(ev)
+    if len(eb) != len(ev):
+        eb = np.zeros_like(ev)
+
+    def loudness(g: float, b: float) -> float:
+        return gated_loudness(10 ** (g / 10) * ev + 10 ** ((g + b) / 10) * eb)
+
+    def solve(f, lo: float, hi: float) -> float:
+        """The x in [lo, hi] where f(x) is nearest `target` (f rises with x, gating aside)."""
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if f(mid) < target:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    if not np.isfinite(loudness(0.0, 0.0)):
+        return LevelPlan()
+    peak_db = 20 * np.log10(voice_meter.peak) if voice_meter.peak > 0 else -120.0
+    g_max = ceiling_db - peak_db + 1.5
+    g = solve(lambda x: loudness(x, 0.0), -60.0, g_max)
+    b = 0.0
+    if loudness(g, 0.0) < target - 0.2 and bed is not None and bed.volume_db < 0:
+        b = solve(lambda x: loudness(g, x), 0.0, -bed.volume_db)
+    return LevelPlan(g, b, loudness(g, b))
 
 
 def fingerprint(routine: Routine, settings: OutputSettings, engine_key: list[str], extra: dict) -> str:
@@ -302,6 +346,10 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
 
     if not options.dry_run:
         _finish(out_dir, manifest, jobs, config, options, library, bool(todo))
+        if library:  # playlist, podcast feed and web page over every built session (skipped ones too)
+            from .indexes import write_indexes
+
+            write_indexes(out_dir, config.album, config.author, options.base_url)
     return failed + [j.result for j in jobs]
 
 
@@ -370,6 +418,12 @@ def _render_job(job: _Job, narration: Narration, settings: OutputSettings, confi
                        comment=routine.description)
         extras = _side_files(job, routine, plan, tags)
         r.loudness = render_session(routine, plan, narration, cues, cache, r.mp3, settings, tags)
+        if settings.loudness is not None and r.loudness is not None and abs(r.loudness - settings.loudness) > 0.5:
+            speech = sum(e.length_ms for e in plan.events if e.kind == "speech") / max(1, plan.length_ms)
+            r.warnings.append(
+                f"loudness {r.loudness:.1f} LUFS, not the {settings.loudness:g} LUFS target: speech fills only "
+                f"{speech:.0%} of the session and the voice cannot get louder without distorting; a louder "
+                "background.volume or a shorter session gets closer")
         timeline = plan.to_dict()
         timeline.update({
             "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
@@ -388,8 +442,29 @@ def _render_job(job: _Job, narration: Narration, settings: OutputSettings, confi
 
 
 def _side_files(job: _Job, routine: Routine, plan: Plan, tags) -> dict:
-    """Extra per-session files (lyrics, cover): filled in by the phone-output features."""
-    return {"cover": None, "lrc": None}
+    """Cover art (the routine's own image, or one drawn for it) and synced lyrics beside the MP3."""
+    from .atomic import write_bytes
+    from .cover import make_cover
+    from .lyrics import make_lrc
+
+    out_dir = job.result.mp3.parent
+    if routine.cover:
+        src = resolve_path(routine.cover, routine.base_dir)
+        try:
+            data = src.read_bytes()
+        except OSError as e:
+            raise RoutineError(f"cannot read cover image {src}: {e.strerror or e}", path=str(job.source),
+                               field="cover") from None
+        ext = ".jpg" if src.suffix.lower() in (".jpg", ".jpeg") else ".png"
+        tags.cover_mime = "image/jpeg" if ext == ".jpg" else "image/png"
+    else:
+        data, ext = make_cover(job.title, tags.album or tags.artist), ".png"
+    write_bytes(out_dir / f"{job.slug}{ext}", data)
+    tags.cover_png = data
+    lyrics = make_lrc({**plan.to_dict(), "title": job.title, "artist": tags.artist, "album": tags.album,
+                       "audiogen": __version__})
+    write_text(out_dir / f"{job.slug}.lrc", lyrics)
+    return {"cover": f"{job.slug}{ext}", "lrc": f"{job.slug}.lrc"}
 
 
 def _finish(out_dir: Path, manifest: dict, jobs: list[_Job], config: LibraryConfig, options: BuildOptions,
@@ -407,7 +482,7 @@ def _finish(out_dir: Path, manifest: dict, jobs: list[_Job], config: LibraryConf
     for slug in stale:
         if options.prune:
             for p in out_dir.glob(f"{slug}.*"):
-                if p.suffix in (".mp3", ".json", ".lrc", ".png") or p.name.endswith(".chapters.json"):
+                if p.suffix in (".mp3", ".json", ".lrc", ".png", ".jpg") or p.name.endswith(".chapters.json"):
                     p.unlink(missing_ok=True)
             manifest.pop(slug, None)
             if options.notify:

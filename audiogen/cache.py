@@ -16,7 +16,7 @@ from .atomic import atomic_path
 from .ffmpeg import INTERNAL_RATE
 
 #: Bump when the stored audio changes meaning (normalisation, rate): old entries are then ignored.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 
 
 def default_cache_dir() -> Path:

@@ -239,6 +239,11 @@ def cache_clear() -> None:
     click.echo(f"removed {c.clear()} clips from {c.root}")
 
 
+from .serve import serve_command  # noqa: E402
+
+cli.add_command(serve_command)
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     import warnings

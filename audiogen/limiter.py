@@ -26,13 +26,18 @@ def running_min(x: np.ndarray, size: int) -> np.ndarray:
     return np.minimum(suffix[: n - size + 1], prefix[size - 1 : n])
 
 
-def _window() -> int:
-    return max(1, int(WINDOW_MS * INTERNAL_RATE / 1000))
+#: The session mix uses a slower window: when a quiet session is raised to the loudness target the
+#: limiter may work hard on the voice, and gain that moves over ~10 ms instead of ~3 ms distorts less.
+MIX_WINDOW_MS = 10.0
 
 
-def gain_curve(x: np.ndarray, ceiling: float) -> np.ndarray:
+def _window(ms: float = WINDOW_MS) -> int:
+    return max(1, int(ms * INTERNAL_RATE / 1000))
+
+
+def gain_curve(x: np.ndarray, ceiling: float, window_ms: float = WINDOW_MS) -> np.ndarray:
     """The smoothed gain that keeps `x` under `ceiling` (1.0 where nothing needs limiting)."""
-    w = _window()
+    w = _window(window_ms)
     need = np.minimum(1.0, ceiling / np.maximum(np.abs(x), 1e-12)).astype(np.float32)
     floor = running_min(np.pad(need, (w, w), constant_values=1.0), 2 * w + 1)
     smooth = np.convolve(np.pad(floor, (w // 2, w - w // 2), mode="edge"), np.ones(w + 1) / (w + 1), "valid")
@@ -46,9 +51,10 @@ def limit_peaks(x: np.ndarray, ceiling: float) -> np.ndarray:
     return np.clip(x * gain_curve(x, ceiling), -ceiling, ceiling)
 
 
-def limit_stream(blocks: Iterable[np.ndarray], ceiling: float) -> Iterator[np.ndarray]:
-    """`limit_peaks` over a block stream, exact across block edges; the same samples out, delayed a little."""
-    ctx = 2 * _window()
+def limit_stream(blocks: Iterable[np.ndarray], ceiling: float, window_ms: float = MIX_WINDOW_MS
+                 ) -> Iterator[np.ndarray]:
+    """A limiter over a block stream, exact across block edges; the same samples out, delayed a little."""
+    ctx = 2 * _window(window_ms)
     hist = np.zeros(0, dtype=np.float32)  # already emitted: left context
     pending = np.zeros(0, dtype=np.float32)  # not yet emitted: waits for right context
     for block in blocks:
@@ -57,12 +63,12 @@ def limit_stream(blocks: Iterable[np.ndarray], ceiling: float) -> Iterator[np.nd
         if end > start:
             out = seg[start:end]
             if float(np.max(np.abs(seg))) > ceiling:
-                out = np.clip(out * gain_curve(seg, ceiling)[start:end], -ceiling, ceiling)
+                out = np.clip(out * gain_curve(seg, ceiling, window_ms)[start:end], -ceiling, ceiling)
             yield out
         hist, pending = seg[max(0, end - ctx) : end], seg[end:]
     if len(pending):
         seg = np.concatenate([hist, pending])
         out = seg[len(hist) :]
         if float(np.max(np.abs(seg))) > ceiling:
-            out = np.clip(out * gain_curve(seg, ceiling)[len(hist) :], -ceiling, ceiling)
+            out = np.clip(out * gain_curve(seg, ceiling, window_ms)[len(hist) :], -ceiling, ceiling)
         yield out

@@ -63,23 +63,29 @@ class LoudnessMeter:
             spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
             self.energies.append((spec * self.weights * self.bins).sum(axis=1) / (self.sub * self.sub))
 
+    def subblock_energies(self) -> np.ndarray:
+        """K-weighted mean square of every 100 ms sub-block so far."""
+        return np.concatenate(self.energies) if self.energies else np.zeros(0)
+
     def integrated(self) -> float:
         """Integrated loudness in LUFS (-inf for silence)."""
-        if not self.energies:
-            return float("-inf")
-        sub = np.concatenate(self.energies)
-        if len(sub) < 4:
-            return float("-inf")
-        blocks = np.lib.stride_tricks.sliding_window_view(sub, 4).mean(axis=1)
-        with np.errstate(divide="ignore"):
-            loud = -0.691 + 10 * np.log10(blocks)
-        gated = blocks[loud > -70.0]
-        if not len(gated):
-            return float("-inf")
-        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-        with np.errstate(divide="ignore"):
-            final = gated[-0.691 + 10 * np.log10(gated) > relative]
-        return float(-0.691 + 10 * np.log10(final.mean()))
+        return gated_loudness(self.subblock_energies())
+
+
+def gated_loudness(sub: np.ndarray) -> float:
+    """BS.1770 integrated loudness from 100 ms sub-block energies (400 ms blocks, 75 % overlap, gates)."""
+    if len(sub) < 4:
+        return float("-inf")
+    blocks = np.lib.stride_tricks.sliding_window_view(sub, 4).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        loud = -0.691 + 10 * np.log10(blocks)
+    gated = blocks[loud > -70.0]
+    if not len(gated):
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+    with np.errstate(divide="ignore"):
+        final = gated[-0.691 + 10 * np.log10(gated) > relative]
+    return float(-0.691 + 10 * np.log10(final.mean()))
 
 
 def measure(blocks: Iterable[np.ndarray], rate: int = INTERNAL_RATE) -> tuple[float, float]:

@@ -17,9 +17,9 @@ from .model import Routine
 
 #: Spoken clips are levelled to this loudness (LUFS; beds use it as their RMS reference) ...
 SPEECH_RMS_DBFS = -20.0
-#: ... and their peaks limited to 9 dB above it (like broadcast speech): a session that is mostly silence
+#: ... and their peaks limited to 8 dB above it (like broadcast speech): a session that is mostly silence
 #: still reaches -16 LUFS integrated with true peaks under -1 dBTP, and words stay clear on a phone speaker.
-SPEECH_PEAK = 10 ** (-11 / 20)
+SPEECH_PEAK = 10 ** (-12 / 20)
 
 
 def offline_mode() -> bool:
@@ -50,11 +50,17 @@ def prepare_speech(samples: np.ndarray, rate: int, tempo: float = 1.0) -> np.nda
     if len(loud):
         pad = int(0.03 * INTERNAL_RATE)
         x = x[max(0, loud[0] - pad) : loud[-1] + pad]
-    for _ in range(3):  # level, limit (which lowers the level a little), and level again
-        level = _speech_level_db(x)
-        if level is None:
-            break
-        x = limit_peaks(x * (10 ** ((SPEECH_RMS_DBFS - level) / 20)), SPEECH_PEAK)
+    level = _speech_level_db(x)
+    if level is not None:
+        # limiting lowers the level a little: correct the gain on the original until it lands
+        gain = SPEECH_RMS_DBFS - level
+        for _ in range(4):
+            y = limit_peaks(x * (10 ** (gain / 20)), SPEECH_PEAK)
+            got = _speech_level_db(y)
+            if got is None or abs(got - SPEECH_RMS_DBFS) < 0.1:
+                break
+            gain += SPEECH_RMS_DBFS - got
+        x = y
     return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
 
 

@@ -72,38 +72,36 @@ class _DuckEnvelope:
         return out
 
 
-def mix_blocks(
+def mix_parts(
     plan: Plan,
     load: Callable[[Event], np.ndarray],
     bed: Bed | None = None,
     *,
-    gain_db: float = 0.0,
     block: int = BLOCK_SAMPLES,
-) -> Iterator[np.ndarray]:
-    """Yield the session as float32 mono blocks at INTERNAL_RATE, exactly plan.length_ms long."""
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Yield (voice and cues, bed) float32 mono blocks at INTERNAL_RATE, exactly plan.length_ms long."""
     total = ms_to_samples(plan.length_ms)
     audible = sorted((e for e in plan.events if e.kind in ("speech", "cue")), key=lambda e: e.start_ms)
     starts = [ms_to_samples(e.start_ms) for e in audible]
     duck = _DuckEnvelope(audible) if bed is not None else None
     active: list[tuple[int, np.ndarray]] = []  # (start sample, samples)
     nxt = 0
-    master = np.float32(10 ** (gain_db / 20))
     if bed is not None:
         loop = bed.loop.astype(np.float32)
         fade_in, fade_out = ms_to_samples(bed.fade_in_ms), ms_to_samples(bed.fade_out_ms)
         level, depth = bed.volume_db, bed.duck_db
     for b0 in range(0, total, block):
         b1 = min(total, b0 + block)
-        out = np.zeros(b1 - b0, dtype=np.float32)
+        voice = np.zeros(b1 - b0, dtype=np.float32)
+        under = None
         if bed is not None:
             idx = np.arange(b0, b1)
-            gain_db_arr = level + depth * duck.amount(b0, b1)
-            gain = np.power(10.0, gain_db_arr / 20.0, dtype=np.float32)
+            gain = np.power(10.0, (level + depth * duck.amount(b0, b1)) / 20.0, dtype=np.float32)
             if fade_in:
                 gain *= np.clip(idx / fade_in, 0.0, 1.0).astype(np.float32)
             if fade_out:
                 gain *= np.clip((total - idx) / fade_out, 0.0, 1.0).astype(np.float32)
-            out += loop[idx % len(loop)] * gain
+            under = loop[idx % len(loop)] * gain
         while nxt < len(audible) and starts[nxt] < b1:
             active.append((starts[nxt], load(audible[nxt])))
             nxt += 1
@@ -111,10 +109,27 @@ def mix_blocks(
         for s, x in active:
             lo, hi = max(s, b0), min(s + len(x), b1)
             if hi > lo:
-                out[lo - b0 : hi - b0] += x[lo - s : hi - s]
+                voice[lo - b0 : hi - b0] += x[lo - s : hi - s]
             if s + len(x) > b1:
                 still.append((s, x))
         active = still
+        yield voice, under
+
+
+def mix_blocks(
+    plan: Plan,
+    load: Callable[[Event], np.ndarray],
+    bed: Bed | None = None,
+    *,
+    gain_db: float = 0.0,
+    bed_gain_db: float = 0.0,
+    block: int = BLOCK_SAMPLES,
+) -> Iterator[np.ndarray]:
+    """Yield the session mix (voice + bed) as float32 blocks; `gain_db` on all, `bed_gain_db` on the bed."""
+    master = np.float32(10 ** (gain_db / 20))
+    bed_gain = np.float32(10 ** (bed_gain_db / 20))
+    for voice, under in mix_parts(plan, load, bed, block=block):
+        out = voice if under is None else voice + (under * bed_gain if bed_gain_db else under)
         if gain_db:
             out *= master
         yield out

@@ -14,12 +14,14 @@ from audiogen.ffmpeg import ffmpeg_exe
 RATE = 44100
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path_factory):
-    """Every test gets the session's own cache and never touches the network unless it fakes it."""
-    cache = tmp_path_factory.getbasetemp() / "clip-cache"
-    monkeypatch.setenv("AUDIOGEN_CACHE_DIR", str(cache))
-    monkeypatch.setenv("AUDIOGEN_OFFLINE", "1")
+@pytest.fixture(autouse=True, scope="session")
+def _isolated(tmp_path_factory):
+    """The whole run (module fixtures too) uses its own clip cache and never touches the network;
+    tests that fake gTTS's HTTP turn the network back on for themselves."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIOGEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "clip-cache"))
+        mp.setenv("AUDIOGEN_OFFLINE", "1")
+        yield
 
 
 def decode(path: Path, rate: int = RATE) -> np.ndarray:
