@@ -1,14 +1,27 @@
-"""Atomic file writes: a temp file in the same folder, fsynced, then renamed over the target."""
+"""Atomic file writes: a temp file in the same folder, fsynced, then renamed over the target.
+
+While it is being written, a temp file is held under an exclusive flock; a temp file nobody holds is
+an orphan of a killed build, and `sweep_orphans` removes it without touching another live build's.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError
+
+PART_SUFFIX = ".part"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -20,11 +33,12 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".part", dir=target.parent)
-        os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + PART_SUFFIX, dir=target.parent)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # "in use": sweep_orphans leaves it alone
+        os.fchmod(fd, 0o666 & ~_umask())
     except OSError as e:
-        raise OutputError(f"cannot write to {target.parent}: {e.strerror or e}", path=str(target)) from None
+        raise OutputError(f"cannot write to {target.parent}: {e.strerror or e}", path=str(target),
+                          hint=_hint(e)) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -32,16 +46,51 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp_path, target)
     except OSError as e:
-        raise OutputError(f"cannot write {target}: {e.strerror or e}", path=str(target)) from None
+        raise OutputError(f"cannot write {target}: {e.strerror or e}", path=str(target), hint=_hint(e)) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        os.close(fd)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _hint(e: OSError) -> str | None:
+    import errno
+
+    return {
+        errno.ENOSPC: "the disk is full: free some space and build again (nothing half-written was kept)",
+        errno.EDQUOT: "the disk quota is used up: free some space and build again",
+        errno.EROFS: "the folder is on a read-only file system: choose another output folder with -o",
+        errno.EACCES: "no permission to write there: choose another output folder with -o",
+        errno.ENOTDIR: "part of that path is a file, not a folder",
+        errno.EFBIG: "the file system refused a file that large",
+    }.get(e.errno)
+
+
+def sweep_orphans(folder: Path) -> int:
+    """Remove temp files left by killed writers in `folder` (never one a live writer holds)."""
+    removed = 0
+    try:
+        candidates = list(Path(folder).glob(f".*{PART_SUFFIX}"))
+    except OSError:
+        return 0
+    for p in candidates:
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # someone is writing it
+        try:
+            p.unlink()
+            removed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def write_bytes(target: str | Path, data: bytes) -> None:

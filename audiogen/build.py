@@ -8,6 +8,7 @@ processes and the numpy mixing releases the GIL, so threads use every core witho
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_path, write_text
+from .atomic import atomic_path, sweep_orphans, write_text
 from .cache import CACHE_FORMAT, ClipCache
 from .errors import AudiogenError, RoutineError
 from .ffmpeg import INTERNAL_RATE
@@ -299,6 +300,7 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
     """Build routine files that share one output folder and one library configuration."""
     progress = options.progress or (lambda kind, info: None)
     settings = config.output
+    sweep_orphans(out_dir)  # temp files of a build that was killed
     manifest = _load_manifest(out_dir)
     jobs, failed = _plan_jobs(files, config, options, narrator, manifest, out_dir, library)
     todo = [j for j in jobs if j.result.status != "skipped"]
@@ -490,7 +492,29 @@ def _finish(out_dir: Path, manifest: dict, jobs: list[_Job], config: LibraryConf
         elif options.notify:
             options.notify(f"{out_dir / (slug + '.mp3')} has no routine any more (--prune removes it)")
     if changed or (stale and options.prune):
-        write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        built = {j.slug: manifest[j.slug] for j in jobs if j.result.status == "built" and j.slug in manifest}
+        pruned = set(stale) if options.prune else set()
+        with _locked(out_dir / (MANIFEST + ".lock")):
+            # another build may have written the manifest since we read it: merge, never overwrite
+            current = _load_manifest(out_dir)
+            current.update(built)
+            for slug in pruned:
+                current.pop(slug, None)
+            write_text(out_dir / MANIFEST, json.dumps(current, indent=1, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock (flock) held for the duration of the block."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def build_routine(path: str | Path, out_dir: str | Path = "output", options: BuildOptions | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import atomic_path, sweep_orphans
 from .ffmpeg import INTERNAL_RATE
 
 #: Bump when the stored audio changes meaning (normalisation, rate): old entries are then ignored.
@@ -78,6 +78,7 @@ class ClipCache:
     def put(self, key: str, samples: np.ndarray) -> Path:
         """Store mono int16 samples at INTERNAL_RATE, atomically (no half-written entry is ever visible)."""
         target = self.path(key)
+        sweep_orphans(target.parent)  # temp files of a synthesis that was killed
         with atomic_path(target) as tmp:
             with wave.open(str(tmp), "wb") as w:
                 w.setnchannels(1)
