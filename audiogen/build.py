@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,42 +145,71 @@ def plan_session(routine: Routine, narration: Narration, cues: dict[str, np.ndar
     return fit_length(routine, target_ms, speech, _cue_ms(cues))
 
 
-def render_session(routine: Routine, plan: Plan, narration: Narration, cues: dict[str, np.ndarray],
-                   cache: ClipCache, mp3_path: Path, settings: OutputSettings, tags) -> float | None:
-    """Mix, normalise and encode the session into `mp3_path` atomically, with tags and chapters.
+class CachedClips:
+    """Speech clips by text, read from the clip cache when first needed (memory stays bounded)."""
 
-    Loudness normalisation measures the mix in a first pass (mixing is ~1 s per hour, far cheaper than
-    encoding or than keeping the PCM), then encodes the second pass with one gain. Returns the LUFS.
+    def __init__(self, cache: ClipCache, keys: dict[str, str]) -> None:
+        self.cache, self.keys = cache, keys
+        self._short: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, text: str) -> np.ndarray:
+        if text in self._short:
+            return self._short[text]
+        x = self.cache.load(self.keys[text])
+        if len(x) < INTERNAL_RATE * 3 and len(self._short) < 64:  # counts and reminders repeat
+            self._short[text] = x
+        return x
+
+
+@dataclass
+class SessionAudio:
+    """Everything needed to render one session, as plain data: it can travel to a Dask worker."""
+
+    plan: Plan
+    clips: Any  # text -> int16 samples (a dict, or CachedClips)
+    cues: dict[str, np.ndarray]  # name -> float32 samples
+    bed: Bed | None
+    settings: OutputSettings
+    tags: Any  # tags.TagInfo
+
+    def load(self, event: Event) -> np.ndarray:
+        if event.kind != "speech":
+            return self.cues[event.sound]
+        return self.clips[event.text].astype(np.float32) / 32768.0
+
+
+def render_audio(audio: SessionAudio, mp3_path: Path) -> float | None:
+    """Mix, normalise, encode and tag a session into `mp3_path` (not atomic: callers give a temp path).
+
+    Loudness is solved in one analysis pass (mixing is ~1 s per hour, far cheaper than encoding or than
+    keeping the PCM), then the second pass is encoded with that gain. Returns the LUFS written.
     """
     from .tags import ChapterMark, write_tags
 
-    clips: dict[str, np.ndarray] = {}
-
-    def load(event: Event) -> np.ndarray:
-        if event.kind != "speech":
-            return cues[event.sound]
-        if event.text not in clips:  # counts and reminders repeat: keep the few short ones
-            x = cache.load(narration.keys[event.text]).astype(np.float32) / 32768.0
-            if len(x) < INTERNAL_RATE * 3 and len(clips) < 64:
-                clips[event.text] = x
-            return x
-        return clips[event.text]
-
-    bed = load_bed(routine)
+    plan, settings, bed = audio.plan, audio.settings, audio.bed
     ceiling = 10 ** (PEAK_CEILING_DB / 20)
     level = LevelPlan()
     if settings.loudness is not None:
-        level = level_session(mix_parts(plan, load, bed), bed, settings.loudness)
+        level = level_session(mix_parts(plan, audio.load, bed), bed, settings.loudness)
     final = LoudnessMeter()
     # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
-    mix = limit_stream(mix_blocks(plan, load, bed, gain_db=level.gain_db, bed_gain_db=level.bed_gain_db), ceiling)
-    with atomic_path(mp3_path) as tmp:
-        encode_mp3(metered(mix, final), tmp, bitrate=settings.bitrate, channels=settings.channels,
-                   sample_rate=settings.sample_rate)
-        chapters = [ChapterMark(c.title, c.start_ms, c.end_ms) for c in plan.chapters]
-        write_tags(tmp, tags, chapters)
+    mix = limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db, bed_gain_db=level.bed_gain_db),
+                       ceiling)
+    encode_mp3(metered(mix, final), mp3_path, bitrate=settings.bitrate, channels=settings.channels,
+               sample_rate=settings.sample_rate)
+    write_tags(mp3_path, audio.tags, [ChapterMark(c.title, c.start_ms, c.end_ms) for c in plan.chapters])
     lufs = final.integrated()
     return round(lufs, 2) if np.isfinite(lufs) else None
+
+
+def render_bytes(audio: SessionAudio) -> tuple[bytes, float | None]:
+    """`render_audio` into memory: what a cluster worker sends back (it needs no shared disk)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="audiogen-") as tmp:
+        path = Path(tmp) / "session.mp3"
+        lufs = render_audio(audio, path)
+        return path.read_bytes(), lufs
 
 
 @dataclass
@@ -395,52 +425,78 @@ def _plan_jobs(files, config, options, narrator, manifest, out_dir, library):
     return jobs, failed
 
 
-def _render_job(job: _Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
-                cache: ClipCache, options: BuildOptions, manifest: dict, lock: threading.Lock) -> None:
+@dataclass
+class _Prepared:
+    """A session planned on the client, ready to render here or on a cluster worker."""
+
+    routine: Routine
+    plan: Plan
+    audio: SessionAudio  # clips not attached yet
+    extras: dict
+
+
+def _prepare_job(job: _Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
+                 options: BuildOptions) -> _Prepared:
+    """Plan the session, check it, and write its cover and lyrics (on the client)."""
     from .tags import TagInfo
 
     r = job.result
+    routine = job.routine
+    r.engine, r.voice = narration.engine, narration.voice
+    r.synthesized, r.cache_hits, r.notes = narration.synthesized, narration.cache_hits, list(narration.notes)
+    cues = cue_lengths(routine)
+    routine, plan = plan_session(routine, narration, cues, job.target_ms)
+    r.length_ms = plan.length_ms
+    r.warnings += [f"step {w.chapter!r}: {w.message}" for w in plan.warnings]
+    if options.strict and plan.warnings:
+        raise RoutineError(
+            f"{len(plan.warnings)} step(s) longer than planned: " + "; ".join(r.warnings),
+            path=str(job.source), hint="shorten the text or lengthen the duration (or build without --strict)",
+        )
+    tags = TagInfo(title=job.title, artist=routine.artist or config.author or "audiogen", album=config.album,
+                   track=job.track, track_total=job.track_total, genre=routine.genre or "Guided session",
+                   comment=routine.description)
+    extras = _side_files(job, routine, plan, tags)
+    return _Prepared(routine, plan, SessionAudio(plan, None, cues, load_bed(routine), settings, tags), extras)
+
+
+def _complete_job(job: _Job, prep: _Prepared, narration: Narration, lufs: float | None, config: LibraryConfig,
+                  manifest: dict, lock: threading.Lock) -> None:
+    """After the MP3 is in place: the loudness check, the sidecar JSON and the manifest entry."""
+    r, plan, routine, settings = job.result, prep.plan, prep.routine, prep.audio.settings
+    r.loudness = lufs
+    if settings.loudness is not None and lufs is not None and abs(lufs - settings.loudness) > 0.5:
+        speech = sum(e.length_ms for e in plan.events if e.kind == "speech") / max(1, plan.length_ms)
+        r.warnings.append(
+            f"loudness {lufs:.1f} LUFS, not the {settings.loudness:g} LUFS target: speech fills only "
+            f"{speech:.0%} of the session and the voice cannot get louder without distorting; a louder "
+            "background.volume or a shorter session gets closer")
+    timeline = plan.to_dict()
+    timeline.update({
+        "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
+        "album": config.album, "artist": prep.audio.tags.artist, "track": job.track, "variant": r.variant,
+        "engine": narration.engine, "voice": narration.voice, "language": routine.language,
+        "loudness_lufs": lufs, "source": job.source.name, "audiogen": __version__, **prep.extras,
+    })
+    write_text(r.mp3.parent / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
+    with lock:
+        manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
+                              "length_ms": plan.length_ms, "engine": narration.engine,
+                              "voice": narration.voice, "loudness": lufs}
+    r.status = "built"
+
+
+def _render_job(job: _Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
+                cache: ClipCache, options: BuildOptions, manifest: dict, lock: threading.Lock) -> None:
+    """Plan, render and write one session on this machine."""
     try:
-        routine = job.routine
-        r.engine, r.voice = narration.engine, narration.voice
-        r.synthesized, r.cache_hits, r.notes = narration.synthesized, narration.cache_hits, list(narration.notes)
-        cues = cue_lengths(routine)
-        routine, plan = plan_session(routine, narration, cues, job.target_ms)
-        r.length_ms = plan.length_ms
-        r.warnings += [f"step {w.chapter!r}: {w.message}" for w in plan.warnings]
-        if options.strict and plan.warnings:
-            raise RoutineError(
-                f"{len(plan.warnings)} step(s) longer than planned: " + "; ".join(r.warnings),
-                path=str(job.source), hint="shorten the text or lengthen the duration (or build without --strict)",
-            )
-        out_dir = r.mp3.parent
-        artist = routine.artist or config.author or "audiogen"
-        tags = TagInfo(title=job.title, artist=artist, album=config.album, track=job.track,
-                       track_total=job.track_total, genre=routine.genre or "Guided session",
-                       comment=routine.description)
-        extras = _side_files(job, routine, plan, tags)
-        r.loudness = render_session(routine, plan, narration, cues, cache, r.mp3, settings, tags)
-        if settings.loudness is not None and r.loudness is not None and abs(r.loudness - settings.loudness) > 0.5:
-            speech = sum(e.length_ms for e in plan.events if e.kind == "speech") / max(1, plan.length_ms)
-            r.warnings.append(
-                f"loudness {r.loudness:.1f} LUFS, not the {settings.loudness:g} LUFS target: speech fills only "
-                f"{speech:.0%} of the session and the voice cannot get louder without distorting; a louder "
-                "background.volume or a shorter session gets closer")
-        timeline = plan.to_dict()
-        timeline.update({
-            "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
-            "album": config.album, "artist": artist, "track": job.track, "variant": job.result.variant,
-            "engine": narration.engine, "voice": narration.voice, "language": routine.language,
-            "loudness_lufs": r.loudness, "source": job.source.name, "audiogen": __version__, **extras,
-        })
-        write_text(out_dir / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
-        with lock:
-            manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
-                                  "length_ms": plan.length_ms, "engine": narration.engine,
-                                  "voice": narration.voice, "loudness": r.loudness}
-        r.status = "built"
+        prep = _prepare_job(job, narration, settings, config, options)
+        prep.audio.clips = CachedClips(cache, narration.keys)
+        with atomic_path(job.result.mp3) as tmp:
+            lufs = render_audio(prep.audio, tmp)
+        _complete_job(job, prep, narration, lufs, config, manifest, lock)
     except AudiogenError as e:
-        r.status, r.error = "failed", e
+        job.result.status, job.result.error = "failed", e
 
 
 def _side_files(job: _Job, routine: Routine, plan: Plan, tags) -> dict:
