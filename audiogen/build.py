@@ -81,6 +81,7 @@ class BuildOptions:
     prune: bool = False
     jobs: int | None = None  # sessions rendered at once (default: the cores)
     base_url: str | None = None
+    scheduler: str | None = None  # a Dask scheduler address, or local:N (overrides output.scheduler)
     cache: ClipCache | None = None
     notify: Callable[[str], None] | None = None
     progress: Progress | None = None
@@ -300,33 +301,48 @@ def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[
     cache = options.cache or ClipCache()
     narrator = Narrator(cache, engine=options.engine, offline=options.offline, notify=options.notify)
     results: list[BuildResult] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            library, base = True, p
-        else:  # a routine file: its folder's audiogen.yaml (if any) applies, output goes to ./output
-            library, base = False, p.parent
-        try:
-            config = load_library_config(base) if base.is_dir() else LibraryConfig()
-        except AudiogenError as e:
-            results.append(BuildResult(source=str(p), status="failed", error=e))
-            continue
-        if library:
-            files = routine_files(p)
-            if not files:
-                results.append(BuildResult(source=str(p), status="failed",
-                                           error=RoutineError("no routine files (*.yaml) in this folder",
-                                                              path=str(p))))
-                continue
-            out_dir = options.out_dir or (p / config.output.dir)
-        else:
-            files, out_dir = [p], options.out_dir or Path("output")
-        results += build_group(files, out_dir, config, options, narrator, library=library)
+    clients: dict[str, object] = {}  # scheduler address -> Dask client, connected before any work
+    try:
+        for raw in paths:
+            results += _build_path(Path(raw), options, narrator, clients)
+    finally:
+        if clients:
+            from .cluster import close
+
+            for client in clients.values():
+                close(client)
     return results
 
 
+def _build_path(p: Path, options: BuildOptions, narrator: Narrator, clients: dict) -> list[BuildResult]:
+    """One command-line path: a library folder, or a routine file (its folder's audiogen.yaml applies)."""
+    library = p.is_dir()
+    base = p if library else p.parent
+    try:
+        config = load_library_config(base) if base.is_dir() else LibraryConfig()
+    except AudiogenError as e:
+        return [BuildResult(source=str(p), status="failed", error=e)]
+    if library:
+        files = routine_files(p)
+        if not files:
+            return [BuildResult(source=str(p), status="failed",
+                                error=RoutineError("no routine files (*.yaml) in this folder", path=str(p)))]
+        out_dir = options.out_dir or (p / config.output.dir)
+    else:  # a single routine file is written to ./output unless -o says otherwise
+        files, out_dir = [p], options.out_dir or Path("output")
+    client = None
+    scheduler = options.scheduler or config.output.scheduler
+    if scheduler and not options.dry_run:
+        if scheduler not in clients:
+            from .cluster import connect
+
+            clients[scheduler] = connect(scheduler)  # an unreachable scheduler fails here, before any work
+        client = clients[scheduler]
+    return build_group(files, out_dir, config, options, narrator, library=library, client=client)
+
+
 def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options: BuildOptions,
-                narrator: Narrator, *, library: bool) -> list[BuildResult]:
+                narrator: Narrator, *, library: bool, client=None) -> list[BuildResult]:
     """Build routine files that share one output folder and one library configuration."""
     progress = options.progress or (lambda kind, info: None)
     settings = config.output
@@ -334,6 +350,15 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
     manifest = _load_manifest(out_dir)
     jobs, failed = _plan_jobs(files, config, options, narrator, manifest, out_dir, library)
     todo = [j for j in jobs if j.result.status != "skipped"]
+
+    if client is not None and todo:
+        _build_on_cluster(client, todo, settings, config, options, narrator, manifest, progress)
+        _finish(out_dir, manifest, jobs, config, options, library, True)
+        if library:
+            from .indexes import write_indexes
+
+            write_indexes(out_dir, config.album, config.author, options.base_url)
+        return failed + [j.result for j in jobs]
 
     # stage 1: narrate each routine that needs work (once for all its variants)
     narrations: dict[Path, Narration | AudiogenError] = {}
@@ -383,6 +408,28 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
 
             write_indexes(out_dir, config.album, config.author, options.base_url)
     return failed + [j.result for j in jobs]
+
+
+def _build_on_cluster(client, todo: list[_Job], settings: OutputSettings, config: LibraryConfig,
+                      options: BuildOptions, narrator: Narrator, manifest: dict, progress: Progress) -> None:
+    """The same two stages as a local build, as Dask tasks: clips, then sessions."""
+    from .cluster import narrate_on_cluster, render_on_cluster
+
+    lock = threading.Lock()
+    routines = list({j.source: (j.source, j.routine) for j in todo}.values())
+    narrations = narrate_on_cluster(client, narrator, routines, progress)
+
+    def fail(job: _Job, error: AudiogenError | None) -> None:
+        job.result.status = "failed"
+        job.result.error = error or RoutineError("not narrated", path=str(job.source))
+
+    render_on_cluster(
+        client, todo, narrations,
+        prepare=lambda job, narration: _prepare_job(job, narration, settings, config, options),
+        complete=lambda job, prep, narration, lufs: _complete_job(job, prep, narration, lufs, config, manifest,
+                                                                  lock),
+        fail=fail, progress=progress,
+    )
 
 
 def _plan_jobs(files, config, options, narrator, manifest, out_dir, library):

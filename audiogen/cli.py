@@ -123,17 +123,20 @@ class _Reporter:
 @click.option("--dry-run", is_flag=True, help="Show what would be built; synthesise and write nothing.")
 @click.option("--prune", is_flag=True, help="Remove outputs whose routine was deleted.")
 @click.option("--base-url", help="Absolute URL the output folder is published at (for feed.xml).")
+@click.option("--scheduler", help="Build on a Dask cluster: tcp://host:8786, or local:N worker processes.")
 @click.option("--offline", is_flag=True, default=None, help="Never contact the network (also AUDIOGEN_OFFLINE=1).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every step of the work.")
-def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url, offline, quiet, verbose) -> None:
+def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url, scheduler, offline, quiet,
+          verbose) -> None:
     """Build routine files or library folders into MP3 sessions (+ JSON timelines)."""
     from .build import BuildOptions
     from .build import build as run_build
 
     rep = _Reporter(quiet, verbose)
     options = BuildOptions(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict, force=force,
-                           dry_run=dry_run, prune=prune, jobs=jobs, base_url=base_url, notify=rep.note,
+                           dry_run=dry_run, prune=prune, jobs=jobs, base_url=base_url, scheduler=scheduler,
+                           notify=rep.note,
                            progress=rep.progress)
     results = run_build(list(paths), options)
     if rep.summary(results):

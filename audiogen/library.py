@@ -28,6 +28,7 @@ class OutputSettings(_Strict):
     channels: Literal[1, 2] = 1
     sample_rate: Literal[22050, 24000, 32000, 44100, 48000] = 44100
     loudness: float | None = Field(-16.0, ge=-40, le=-5, description="integrated LUFS target; null: off")
+    scheduler: str | None = Field(None, description="Dask scheduler address (tcp://host:8786) or local:N")
 
     @field_validator("bitrate", mode="before")
     @classmethod
