@@ -1,3 +1,8 @@
-from .cli import main
+import sys
+
+try:
+    from .cli import main
+except KeyboardInterrupt:  # Ctrl-C while the program is still starting
+    sys.exit(130)
 
 main()

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ import numpy as np
 from . import __version__
 from .atomic import atomic_path, sweep_orphans, write_text
 from .cache import CACHE_FORMAT, ClipCache
-from .errors import AudiogenError, RoutineError
+from .errors import AudiogenError, OutputError, RoutineError
 from .ffmpeg import INTERNAL_RATE
 from .library import LibraryConfig, OutputSettings, load_library_config, routine_files
 from .limiter import limit_stream
@@ -180,7 +180,18 @@ class SessionAudio:
         return self.clips[event.text].astype(np.float32) / 32768.0
 
 
-def render_audio(audio: SessionAudio, mp3_path: Path) -> float | None:
+def _unless(cancel: threading.Event | None, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    for block in blocks:
+        if cancel is not None and cancel.is_set():
+            raise Interrupted("stopped")
+        yield block
+
+
+class Interrupted(KeyboardInterrupt):
+    """A render stopped because the build was interrupted (the encoder is killed, the temp file removed)."""
+
+
+def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | None = None) -> float | None:
     """Mix, normalise, encode and tag a session into `mp3_path` (not atomic: callers give a temp path).
 
     Loudness is solved in one analysis pass (mixing is ~1 s per hour, far cheaper than encoding or than
@@ -204,7 +215,7 @@ def render_audio(audio: SessionAudio, mp3_path: Path) -> float | None:
     # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
     mix = limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db, bed_gain_db=level.bed_gain_db),
                        ceiling)
-    encode_mp3(metered(mix, final), mp3_path, bitrate=settings.bitrate, channels=settings.channels,
+    encode_mp3(metered(_unless(cancel, mix), final), mp3_path, bitrate=settings.bitrate, channels=settings.channels,
                sample_rate=settings.sample_rate)
     write_tags(mp3_path, audio.tags, [ChapterMark(c.title, c.start_ms, c.end_ms) for c in plan.chapters])
     lufs = final.integrated()
@@ -371,11 +382,7 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
 
     if client is not None and todo:
         _build_on_cluster(client, todo, settings, config, options, narrator, manifest, progress)
-        _finish(out_dir, manifest, jobs, config, options, library, True)
-        if library:
-            from .indexes import write_indexes
-
-            write_indexes(out_dir, config.album, config.author, options.base_url)
+        failed += _wrap_up(out_dir, manifest, jobs, config, options, library, True)
         return failed + [j.result for j in jobs]
 
     # stage 1: narrate each routine that needs work (once for all its variants)
@@ -397,35 +404,60 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
     # stage 2: plan and render every session
     lock = threading.Lock()
     done = [0]
+    cancel = threading.Event()  # Ctrl-C: queued sessions do not start, running ones stop between blocks
 
     def run(job: _Job) -> None:
+        if cancel.is_set():
+            return
         narration = narrations.get(job.source)
         if isinstance(narration, AudiogenError):
             job.result.status, job.result.error = "failed", narration
         elif options.dry_run:
             job.result.status = "planned"
         else:
-            _render_job(job, narration, settings, config, narrator.cache, options, manifest, lock)
+            _render_job(job, narration, settings, config, narrator.cache, options, manifest, lock, cancel)
         with lock:
             done[0] += 1
             progress("session", {"done": done[0], "total": len(todo), "result": job.result})
 
     workers = max(1, min(options.jobs or os.cpu_count() or 1, len(todo) or 1))
-    if workers == 1:
-        for job in todo:
-            run(job)
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") if workers > 1 else None
+    try:
+        if pool is None:
+            for job in todo:
+                run(job)
+        else:
             for f in as_completed([pool.submit(run, j) for j in todo]):
                 f.result()
+    except BaseException:
+        cancel.set()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)  # running sessions stop at their next block
+        raise
+    if pool is not None:
+        pool.shutdown()
 
     if not options.dry_run:
-        _finish(out_dir, manifest, jobs, config, options, library, bool(todo))
-        if library:  # playlist, podcast feed and web page over every built session (skipped ones too)
+        failed += _wrap_up(out_dir, manifest, jobs, config, options, library, bool(todo))
+    return failed + [j.result for j in jobs]
+
+
+def _wrap_up(out_dir: Path, manifest: dict, jobs: list[_Job], config: LibraryConfig, options: BuildOptions,
+             library: bool, changed: bool) -> list[BuildResult]:
+    """Manifest, then (for a library) playlist, feed and page over every built session, skipped ones too.
+
+    Indexes are written under the manifest lock, so two builds at once cannot publish a stale list.
+    """
+    try:
+        _finish(out_dir, manifest, jobs, config, options, library, changed)
+        if library:
             from .indexes import write_indexes
 
-            write_indexes(out_dir, config.album, config.author, options.base_url)
-    return failed + [j.result for j in jobs]
+            with _locked(out_dir / (MANIFEST + ".lock")):
+                write_indexes(out_dir, config.album, config.author, options.base_url)
+    except AudiogenError as e:  # a full disk, say: reported with the sessions, not instead of them
+        return [BuildResult(source=str(out_dir), status="failed", error=e)]
+    return []
 
 
 def _build_on_cluster(client, todo: list[_Job], settings: OutputSettings, config: LibraryConfig,
@@ -497,7 +529,12 @@ class _Prepared:
     routine: Routine
     plan: Plan
     audio: SessionAudio  # clips not attached yet
-    extras: dict
+    files: dict[str, bytes]  # cover and lyrics, written beside the MP3 once it is in place
+
+    @property
+    def extras(self) -> dict:
+        names = {Path(n).suffix: n for n in self.files}
+        return {"cover": names.get(".png") or names.get(".jpg"), "lrc": names.get(".lrc")}
 
 
 def _prepare_job(job: _Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
@@ -521,14 +558,15 @@ def _prepare_job(job: _Job, narration: Narration, settings: OutputSettings, conf
     tags = TagInfo(title=job.title, artist=routine.artist or config.author or "audiogen", album=config.album,
                    track=job.track, track_total=job.track_total, genre=routine.genre or "Guided session",
                    comment=routine.description)
-    extras = _side_files(job, routine, plan, tags)
-    return _Prepared(routine, plan, SessionAudio(plan, None, cues, load_bed(routine), settings, tags), extras)
+    bed = load_bed(routine)  # a background that does not decode fails the session before anything is written
+    files = _side_files(job, routine, plan, tags)
+    return _Prepared(routine, plan, SessionAudio(plan, None, cues, bed, settings, tags), files)
 
 
 def _complete_job(job: _Job, prep: _Prepared, narration: Narration, lufs: float | None, config: LibraryConfig,
                   manifest: dict, lock: threading.Lock) -> None:
     """After the MP3 is in place: the loudness check, the sidecar JSON and the manifest entry."""
-    r, plan, routine, settings = job.result, prep.plan, prep.routine, prep.audio.settings
+    r, plan, settings = job.result, prep.plan, prep.audio.settings
     r.loudness = lufs
     if settings.loudness is not None and lufs is not None and abs(lufs - settings.loudness) > 0.5:
         speech = sum(e.length_ms for e in plan.events if e.kind == "speech") / max(1, plan.length_ms)
@@ -536,6 +574,26 @@ def _complete_job(job: _Job, prep: _Prepared, narration: Narration, lufs: float 
             f"loudness {lufs:.1f} LUFS, not the {settings.loudness:g} LUFS target: speech fills only "
             f"{speech:.0%} of the session and the voice cannot get louder without distorting; a louder "
             "background.volume or a shorter session gets closer")
+    try:
+        _write_session_files(job, prep, narration, lufs, config)
+    except BaseException:  # a session is all its files or none: no MP3 without its timeline
+        for name in [r.mp3.name, f"{job.slug}.json", *prep.files]:
+            (r.mp3.parent / name).unlink(missing_ok=True)
+        raise
+    with lock:
+        manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
+                              "length_ms": plan.length_ms, "engine": narration.engine,
+                              "voice": narration.voice, "loudness": lufs}
+    r.status = "built"
+
+
+def _write_session_files(job: _Job, prep: _Prepared, narration: Narration, lufs: float | None,
+                         config: LibraryConfig) -> None:
+    from .atomic import write_bytes
+
+    r, plan, routine = job.result, prep.plan, prep.routine
+    for name, data in prep.files.items():
+        write_bytes(r.mp3.parent / name, data)
     timeline = plan.to_dict()
     timeline.update({
         "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
@@ -544,33 +602,30 @@ def _complete_job(job: _Job, prep: _Prepared, narration: Narration, lufs: float 
         "loudness_lufs": lufs, "source": job.source.name, "audiogen": __version__, **prep.extras,
     })
     write_text(r.mp3.parent / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
-    with lock:
-        manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
-                              "length_ms": plan.length_ms, "engine": narration.engine,
-                              "voice": narration.voice, "loudness": lufs}
-    r.status = "built"
 
 
 def _render_job(job: _Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
-                cache: ClipCache, options: BuildOptions, manifest: dict, lock: threading.Lock) -> None:
+                cache: ClipCache, options: BuildOptions, manifest: dict, lock: threading.Lock,
+                cancel: threading.Event | None = None) -> None:
     """Plan, render and write one session on this machine."""
     try:
         prep = _prepare_job(job, narration, settings, config, options)
         prep.audio.clips = CachedClips(cache, narration.keys)
         with atomic_path(job.result.mp3) as tmp:
-            lufs = render_audio(prep.audio, tmp)
+            lufs = render_audio(prep.audio, tmp, cancel)
         _complete_job(job, prep, narration, lufs, config, manifest, lock)
     except AudiogenError as e:
         job.result.status, job.result.error = "failed", e
 
 
-def _side_files(job: _Job, routine: Routine, plan: Plan, tags) -> dict:
-    """Cover art (the routine's own image, or one drawn for it) and synced lyrics beside the MP3."""
-    from .atomic import write_bytes
+def _side_files(job: _Job, routine: Routine, plan: Plan, tags) -> dict[str, bytes]:
+    """Cover art (the routine's own image, or one drawn for it) and synced lyrics, as bytes by file name.
+
+    The cover also goes into the MP3's tags, so it is made before rendering; the files are written after.
+    """
     from .cover import make_cover
     from .lyrics import make_lrc
 
-    out_dir = job.result.mp3.parent
     if routine.cover:
         src = resolve_path(routine.cover, routine.base_dir)
         try:
@@ -582,12 +637,10 @@ def _side_files(job: _Job, routine: Routine, plan: Plan, tags) -> dict:
         tags.cover_mime = "image/jpeg" if ext == ".jpg" else "image/png"
     else:
         data, ext = make_cover(job.title, tags.album or tags.artist), ".png"
-    write_bytes(out_dir / f"{job.slug}{ext}", data)
     tags.cover_png = data
     lyrics = make_lrc({**plan.to_dict(), "title": job.title, "artist": tags.artist, "album": tags.album,
                        "audiogen": __version__})
-    write_text(out_dir / f"{job.slug}.lrc", lyrics)
-    return {"cover": f"{job.slug}{ext}", "lrc": f"{job.slug}.lrc"}
+    return {f"{job.slug}{ext}": data, f"{job.slug}.lrc": lyrics.encode("utf-8")}
 
 
 def _finish(out_dir: Path, manifest: dict, jobs: list[_Job], config: LibraryConfig, options: BuildOptions,
@@ -629,8 +682,15 @@ def _locked(path: Path):
     """An exclusive advisory lock (flock) held for the duration of the block."""
     import fcntl
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
+    from .atomic import _hint
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as e:
+        raise OutputError(f"cannot write to {path.parent}: {e.strerror or e}", path=str(path.parent),
+                          hint=_hint(e)) from None
+    with f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             yield

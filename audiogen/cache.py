@@ -51,19 +51,26 @@ class ClipCache:
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root else default_cache_dir()
+        self._swept = False
 
     def path(self, key: str) -> Path:
         return self.root / "clips" / key[:2] / f"{key}.wav"
 
     def length_ms(self, key: str) -> int | None:
-        """Length of a cached clip from its WAV header, or None if absent or unreadable."""
+        """Length of a cached clip from its WAV header, or None if absent, unreadable or damaged (a clip of
+        another format, or with fewer samples than its header says): such a clip is made again."""
         p = self.path(key)
         try:
             with wave.open(str(p), "rb") as w:
                 frames, rate = w.getnframes(), w.getframerate()
+                if (w.getnchannels(), w.getsampwidth(), rate) != (1, 2, INTERNAL_RATE) or not frames:
+                    return None
+                w.setpos(frames - 1)  # the last sample the header promises must be there
+                if len(w.readframes(1)) != 2:
+                    return None
         except (FileNotFoundError, wave.Error, EOFError, OSError):
             return None
-        return int(np.ceil(frames * 1000 / rate)) if frames else None
+        return int(np.ceil(frames * 1000 / rate))
 
     def has(self, key: str) -> bool:
         return self.length_ms(key) is not None
@@ -78,6 +85,10 @@ class ClipCache:
     def put(self, key: str, samples: np.ndarray) -> Path:
         """Store mono int16 samples at INTERNAL_RATE, atomically (no half-written entry is ever visible)."""
         target = self.path(key)
+        if not getattr(self, "_swept", False):  # first clip: killed syntheses' temp files in every folder
+            self._swept = True
+            for folder in (self.root / "clips").glob("??"):
+                sweep_orphans(folder)
         sweep_orphans(target.parent)  # temp files of a synthesis that was killed
         with atomic_path(target) as tmp:
             with wave.open(str(tmp), "wb") as w:

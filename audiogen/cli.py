@@ -26,7 +26,9 @@ class _Cli(click.Group):
             _fail(e)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("\ninterrupted: nothing half-written was left behind", err=True)
+            if sys.stderr.isatty():
+                click.echo("", err=True)  # end the progress line
+            click.echo("interrupted: nothing half-written was left behind", err=True)
             ctx.exit(130)
 
 

@@ -16,16 +16,32 @@ DURATION_HELP = "write e.g. 45, 45s, 1.5s, 500ms, 1m, 1m30s or 1:30"
 MAX_DURATION_MS = 24 * 3_600_000
 
 
+def _show(value: object, limit: int = 60) -> str:
+    """The value as written, shortened: error messages never echo a huge input back whole."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def parse_duration(value: object) -> int:
     """Milliseconds for `45`, `45s`, `1.5s`, `500ms`, `1m`, `1m30s`, `1:30` (bare numbers are seconds).
 
     Raises ValueError quoting the value for anything else, including negative values.
     """
+    try:
+        ms = _duration_ms(value)
+    except OverflowError:  # 400 digits: too large for a float, let alone for 24 h
+        raise ValueError(f"duration {_show(value)} is longer than the 24 h limit") from None
+    if ms > MAX_DURATION_MS:
+        raise ValueError(f"duration {_show(value)} is longer than the 24 h limit")
+    return ms
+
+
+def _duration_ms(value: object) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}: {DURATION_HELP}")
+        raise ValueError(f"invalid duration {_show(value)}: {DURATION_HELP}")
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
-            raise ValueError(f"invalid duration {value!r}: durations cannot be negative; {DURATION_HELP}")
+            raise ValueError(f"invalid duration {_show(value)}: durations cannot be negative; {DURATION_HELP}")
         ms = round(value * 1000)
     elif isinstance(value, str):
         text = value.strip().lower()
@@ -34,16 +50,14 @@ def parse_duration(value: object) -> int:
         elif m := _CLOCK.match(text):
             hours, minutes, seconds = m.group(1), m.group(2), m.group(3)
             if float(seconds) >= 60 or (hours is not None and int(minutes) >= 60):
-                raise ValueError(f"invalid duration {value!r}: {DURATION_HELP}")
+                raise ValueError(f"invalid duration {_show(value)}: {DURATION_HELP}")
             ms = round(((int(hours or 0) * 60 + int(minutes)) * 60 + float(seconds)) * 1000)
         elif _UNITS.match(text):
             ms = round(sum(float(n) * _UNIT_MS[u] for n, u in _PART.findall(text)))
         else:
-            raise ValueError(f"invalid duration {value!r}: {DURATION_HELP}")
+            raise ValueError(f"invalid duration {_show(value)}: {DURATION_HELP}")
     else:
-        raise ValueError(f"invalid duration {value!r}: {DURATION_HELP}")
-    if ms > MAX_DURATION_MS:
-        raise ValueError(f"duration {value!r} is longer than the 24 h limit")
+        raise ValueError(f"invalid duration {_show(value)}: {DURATION_HELP}")
     return ms
 
 
@@ -53,15 +67,15 @@ _GAIN = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*(db)?$")
 def parse_gain(value: object) -> float:
     """Decibels for `-18 dB`, `-18dB` or `-18`; between -60 and +12 dB."""
     if isinstance(value, bool):
-        raise ValueError(f"invalid level {value!r}: write e.g. -18 dB")
+        raise ValueError(f"invalid level {_show(value)}: write e.g. -18 dB")
     if isinstance(value, int | float):
-        db = float(value)
+        db = float(value) if abs(value) < 1e6 else math.inf  # float() of a 400-digit int overflows
     elif isinstance(value, str) and (m := _GAIN.match(value.strip().lower())):
         db = float(m.group(1))
     else:
-        raise ValueError(f"invalid level {value!r}: write e.g. -18 dB")
+        raise ValueError(f"invalid level {_show(value)}: write e.g. -18 dB")
     if not -60.0 <= db <= 12.0:
-        raise ValueError(f"level {value!r} is out of range: use -60 dB .. +12 dB")
+        raise ValueError(f"level {_show(value)} is out of range: use -60 dB .. +12 dB")
     return db
 
 

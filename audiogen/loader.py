@@ -18,6 +18,10 @@ from .model import Routine
 MAX_FILE_BYTES = 1_000_000
 #: Most YAML nodes one document may expand to (aliases included): refuses alias bombs early.
 MAX_NODES = 50_000
+#: Deepest nesting of lists and mappings (a routine needs 4; deeper input would exhaust Python's stack).
+MAX_DEPTH = 64
+#: Longest piece of the user's input quoted back in an error message.
+QUOTE_CHARS = 80
 
 Loc = tuple[Any, ...]
 _STANDARD_TAGS = {
@@ -74,14 +78,66 @@ def read_text(path: Path) -> str:
     return text
 
 
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """SafeLoader whose (recursive) composer refuses nesting deeper than MAX_DEPTH and documents of more than
+    MAX_NODES nodes, with their location."""
+
+    _depth = 0
+    _nodes = 0
+    _path = "<input>"
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        self._nodes += 1
+        try:
+            if self._nodes > MAX_NODES:  # refuse a huge document early, not after composing all of it
+                raise _error_at(self._path, self.peek_event().start_mark,
+                                f"document has more than {MAX_NODES:,} YAML nodes",
+                                hint="a routine has a few hundred values at most")
+            if self._depth > MAX_DEPTH:
+                raise _error_at(self._path, self.peek_event().start_mark,
+                                f"lists and mappings are nested more than {MAX_DEPTH} levels deep",
+                                hint="a routine nests at most a few levels: check the indentation and brackets")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
+    """`repr(value)`, shortened for messages: a user's 1 MB value is never echoed back whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value):,} characters)" if isinstance(value, str) else ""
+    return text[: limit - 1] + "…" + size
+
+
+def _bounded(text: str | None, limit: int = 4 * QUOTE_CHARS + 200) -> str | None:
+    """A message or hint cut in the middle when some quoted input made it huge."""
+    if text is None or len(text) <= limit:
+        return text
+    half = (limit - 5) // 2
+    return f"{text[:half]} […] {text[-half:]}"
+
+
 def compose(text: str, path: str) -> tuple[Any, _Marks]:
     """Parse YAML safely into plain data plus the marks of every key and value."""
     if not text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
         raise RoutineError("file is empty", path=path, hint="start from a scaffold: audiogen new NAME")
+    loader = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _DepthLimitedLoader(text)
+        loader._path = path
+        node = loader.get_single_node()
+    except yaml.reader.ReaderError as e:  # a control character: located by its position in the text
+        before = text[: max(0, e.position)]
+        raise RoutineError(
+            f"character {e.character:#06x} is not allowed in YAML text", path=path,
+            line=before.count("\n") + 1, column=len(before) - (before.rfind("\n") + 1) + 1,
+            hint=f"remove it, or write it as an escape (\\x{e.character:02x}) inside double quotes",
+        ) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = (e.problem or str(e)).strip()
@@ -94,7 +150,10 @@ def compose(text: str, path: str) -> tuple[Any, _Marks]:
             hint=hint,
         ) from None
     except yaml.YAMLError as e:
-        raise RoutineError(f"YAML error: {e}", path=path) from None
+        raise RoutineError(_bounded(f"YAML error: {e}"), path=path) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise RoutineError("file is empty", path=path, hint="start from a scaffold: audiogen new NAME")
     marks = _Marks()
@@ -107,13 +166,16 @@ def compose(text: str, path: str) -> tuple[Any, _Marks]:
 def _error_at(path: str, mark: yaml.Mark | None, message: str, hint: str | None = None,
               field: str | None = None) -> RoutineError:
     return RoutineError(
-        message, path=path, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
-        hint=hint, field=field,
+        _bounded(message), path=path, line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None, hint=_bounded(hint), field=_bounded(field),
     )
 
 
 def _to_data(node: yaml.Node, loc: Loc, marks: _Marks, counter: list[int], constructor, path: str) -> Any:
     counter[0] += 1
+    if len(loc) > MAX_DEPTH:  # an alias inside its own anchor (`&a [*a]`) nests without end
+        raise _error_at(path, node.start_mark, f"lists and mappings are nested more than {MAX_DEPTH} levels deep",
+                        hint="an alias (*name) may not refer to the mapping or list it is in")
     if counter[0] > MAX_NODES:
         raise _error_at(path, node.start_mark, f"document expands to more than {MAX_NODES:,} YAML nodes",
                         hint="YAML aliases (*name) that repeat large parts are refused")
@@ -131,7 +193,7 @@ def _to_data(node: yaml.Node, loc: Loc, marks: _Marks, counter: list[int], const
             if key == "<<":
                 raise _error_at(path, key_node.start_mark, "YAML merge keys (<<) are not supported")
             if key in out:
-                raise _error_at(path, key_node.start_mark, f"key {key!r} appears twice",
+                raise _error_at(path, key_node.start_mark, f"key {quote(key)} appears twice",
                                 field=_field(loc + (key,)), hint="remove one of them")
             marks.key[loc + (key,)] = key_node.start_mark
             out[key] = _to_data(value_node, loc + (key,), marks, counter, constructor, path)
@@ -141,7 +203,7 @@ def _to_data(node: yaml.Node, loc: Loc, marks: _Marks, counter: list[int], const
     try:
         value = constructor.construct_object(node, deep=False)
     except (yaml.YAMLError, ValueError, OverflowError) as e:
-        raise _error_at(path, node.start_mark, f"cannot read value {node.value!r}: {e}") from None
+        raise _error_at(path, node.start_mark, f"cannot read value {quote(node.value)}: {e}") from None
     if hasattr(value, "isoformat"):  # YAML timestamps: keep what the user wrote
         value = node.value
     return value
@@ -213,7 +275,7 @@ def validation_error(model: type[BaseModel], err: ValidationError, marks: _Marks
         owner = _model_at(model, loc[:-1])
         allowed = list(owner.model_fields) if owner else []
         close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        msg = f"unknown key {key!r}"
+        msg = f"unknown key {quote(key)}"
         hint = f"did you mean {close[0]!r}?" if close else (
             f"allowed here: {', '.join(allowed)}" if allowed else None)
         mark = marks.find(base_loc + loc, prefer_key=True)
@@ -226,13 +288,13 @@ def validation_error(model: type[BaseModel], err: ValidationError, marks: _Marks
         expected = first.get("ctx", {}).get("expected", "")
         choices = [c.strip(" '") for c in expected.replace(" or ", ",").split(",") if c.strip()]
         close = difflib.get_close_matches(str(given), choices, n=1)
-        msg = f"{given!r} is not one of {', '.join(choices)}"
+        msg = f"{quote(given)} is not one of {', '.join(choices)}"
         hint = f"did you mean {close[0]!r}?" if close else None
         mark = marks.find(base_loc + loc)
     else:
         given = first.get("input")
         if kind not in ("value_error", "assertion_error") and isinstance(given, str | int | float | bool):
-            msg = f"{msg}, got {given!r}"
+            msg = f"{msg}, got {quote(given)}"
         mark = marks.find(base_loc + loc)
     if len(errors) > 1:
         msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"

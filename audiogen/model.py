@@ -16,12 +16,17 @@ from pydantic import (
 )
 
 from .durations import parse_duration, parse_gain
-from .markup import parse_markup
+from .markup import Pause, parse_markup
 
 #: Longest text of one spoken field (longer text is almost certainly a mistake or an attack).
 MAX_TEXT_CHARS = 20_000
 MAX_REPEAT = 1000
 MAX_STEPS = 500
+#: Most chapters (step runs: steps x sides) and most planned sounds (cues, spoken items, counts, reminders)
+#: in one session: within MAX_STEPS and MAX_REPEAT alone a 40 KB file could plan 5,000,000 events, which
+#: `check` and `build` would take hours to lay out.
+MAX_RUNS = 1000
+MAX_EVENTS = 10_000
 
 _DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(ms|h|m|s)\s*)+$|^(\d+:)?\d+:\d{1,2}(\.\d+)?$|^\d+(\.\d+)?$"
 Duration = Annotated[
@@ -54,6 +59,11 @@ def _check_markup(value: str | None) -> str | None:
     if value is not None:
         parse_markup(value)
     return value
+
+
+def _sounds(text: str | None) -> int:
+    """How many sounds (spoken pieces and cues) a text's markup plays."""
+    return sum(not isinstance(seg, Pause) for seg in parse_markup(text)) if text else 0
 
 
 class _Strict(BaseModel):
@@ -153,6 +163,13 @@ class Step(_Strict):
                 if r >= self.duration:
                     raise ValueError(f"a reminder {r / 1000:g}s before the end does not fit in a "
                                      f"{self.duration / 1000:g}s step")
+        elif self.remind is not None:  # no duration: only the hold and the repeat slots are known silence
+            silence = (self.hold or 0) + (self.repeat * self.every if self.repeat and self.every else 0)
+            for r in self.remind.remaining:
+                if r >= silence:
+                    raise ValueError(f"a reminder {r / 1000:g}s before the end does not fit in the step's "
+                                     f"{silence / 1000:g}s of hold and repeats: it would start before them "
+                                     "(give the step a duration, or a longer hold)")
         if self.say is None and self.repeat is None and self.hold is None and self.duration is None:
             raise ValueError("a step needs something to play: say, hold, duration or repeat")
         return self
@@ -181,6 +198,23 @@ class Routine(_Strict):
     _source: Any = PrivateAttr(default=None)
 
     _check_text = field_validator("intro", "outro")(classmethod(lambda cls, v: _check_markup(v)))
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Routine:
+        runs = sum(len(s.sides or [None]) for s in self.steps)
+        if runs > MAX_RUNS:
+            raise ValueError(f"the steps run {runs:,} times (steps x sides); a session is limited to "
+                             f"{MAX_RUNS:,} step runs")
+        events = sum(_sounds(t) for t in (self.intro, self.outro))
+        for s in self.steps:
+            prompt = s.side_prompt or self.phrases.side_prompt if s.sides else None
+            reminders = (s.remind.halfway + len(s.remind.remaining)) if s.remind else 0
+            per_run = (self.cue is not None) + _sounds(prompt) + _sounds(s.say) + (s.repeat or 0) + reminders
+            events += per_run * len(s.sides or [None])
+        if events > MAX_EVENTS:
+            raise ValueError(f"the session would play {events:,} sounds (cues, spoken items, counts, reminders); "
+                             f"it is limited to {MAX_EVENTS:,}")
+        return self
 
     @field_validator("background", mode="before")
     @classmethod

@@ -21,6 +21,8 @@ LEAD_IN_MS = 1500
 #: Bed (or silence) after the last words, so a session never stops mid-breath.
 TAIL_MS = 3000
 DEFAULT_REMAINING = Phrases.model_fields["remaining"].default
+#: Longest session planned (a routine over this is almost certainly a mistake, or an attack).
+MAX_SESSION_MS = 12 * 3_600_000
 #: Shortest gap kept between a reminder and other speech.
 REMINDER_GAP_MS = 250
 
@@ -187,6 +189,14 @@ def plan_routine(
                                last.side, last.planned_ms)
         t += TAIL_MS
 
+    if t > MAX_SESSION_MS:
+        from .errors import RoutineError
+
+        raise RoutineError(
+            f"the session would last {format_ms(t)}; sessions are limited to {format_ms(MAX_SESSION_MS)} (12 hours)",
+            path=str(routine.source) if routine.source else None,
+            hint="shorten holds, durations or repeats, or split the routine",
+        )
     events = _with_silences(sorted(b.events, key=lambda e: (e.start_ms, e.end_ms)), chapters)
     return Plan(routine.title, t, chapters, events, warnings, estimated)
 
@@ -261,9 +271,12 @@ def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, f
 def _with_silences(events: list[Event], chapters: list[Chapter]) -> list[Event]:
     """Add explicit silence events for every gap longer than one gap, per chapter (for JSON and tables)."""
     out: list[Event] = []
+    by_chapter: dict[int, list[Event]] = {}
+    for e in events:
+        by_chapter.setdefault(e.chapter, []).append(e)
     for ci, ch in enumerate(chapters):
         t = ch.start_ms
-        for e in (e for e in events if e.chapter == ci):
+        for e in by_chapter.get(ci, []):
             if e.start_ms - t >= 1000:
                 out.append(Event("silence", t, e.start_ms, role="silence", chapter=ci))
             out.append(e)

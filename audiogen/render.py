@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import queue
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -155,7 +156,8 @@ def encode_mp3(
         "-c:a", "libmp3lame", "-b:a", str(bitrate), "-ac", str(channels), "-ar", str(sample_rate),
         "-f", "mp3", str(out_path),
     ]
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    # its own process group: Ctrl-C reaches audiogen, which stops the encoder itself and removes its file
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
     # A writer thread feeds the encoder while the next blocks are mixed: the two overlap on two cores.
     # The queue is short, so memory stays at a few blocks whatever the session length.
     pending: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
@@ -187,8 +189,15 @@ def encode_mp3(
         proc.wait()
         raise
     err = proc.stderr.read().decode("utf-8", "replace").strip()
-    if proc.wait() != 0:
-        last = err.splitlines()[-1] if err else f"exit {proc.returncode}"
-        if "No space left" in err or "Permission denied" in err or "Not a directory" in err:
+    rc = proc.wait()
+    if rc != 0:
+        if err:
+            last = err.splitlines()[-1]
+        elif rc == -signal.SIGXFSZ:
+            last = "File too large (the file-size limit was reached)"
+        else:
+            last = f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exit {rc}"
+        if rc == -signal.SIGXFSZ or any(s in err for s in ("No space left", "Permission denied", "Not a directory",
+                                                            "File too large", "quota")):
             raise OutputError(f"cannot write {out_path}: {last}", path=str(out_path))
-        raise RenderError(f"the MP3 encoder failed: {last}")
+        raise RenderError(f"the MP3 encoder failed writing {out_path}: {last}", path=str(out_path))

@@ -41,6 +41,9 @@ _TRUTHY = {"1", "true"}
 #: A Google top-level domain ("com", "co.uk", "com.au"): gTTS's accent selector and part of the URL.
 _TLD_RE = re.compile(r"^[a-z]{2,3}(\.[a-z]{2,3})?$")
 _TLD_EXAMPLES = "com, co.uk, com.au, ca, co.in, ie, co.za, com.br, pt, es, com.mx, fr"
+#: Peak (int16) under which decoded audio counts as silence (-60 dBFS): Google never answers a phrase with
+#: silence, so such a payload is garbage and must not be cached as the phrase's clip.
+SILENT_PEAK = 33
 _OFFLINE_HINT = (
     "check the network connection and try again later, or render with --offline (AUDIOGEN_OFFLINE=1)"
 )
@@ -257,6 +260,8 @@ class GttsEngine:
             raise _Attempt(f"garbage payload (audio does not decode: {exc.message})", retry=True) from None
         if samples.size == 0:
             raise _Attempt("garbage payload (audio decodes to nothing)", retry=True)
+        if int(np.abs(samples.astype(np.int32)).max()) < SILENT_PEAK:
+            raise _Attempt("garbage payload (the audio is silent)", retry=True)
         return samples
 
     # -- error classification ---------------------------------------------------------------------

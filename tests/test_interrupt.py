@@ -1,0 +1,68 @@
+"""Ctrl-C: SIGINT to a running build's process group (what a terminal sends) while it narrates or renders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from buildkit import cache_is_whole, make_library, parts, start_build, visible_outputs_are_whole, wait_group_gone
+
+
+@pytest.fixture(scope="module")
+def slow_library(tmp_path_factory) -> Path:
+    """Four sessions of two minutes each: a build that takes seconds to render."""
+    lib = tmp_path_factory.mktemp("slow") / "lib"
+    make_library(lib, numbers=range(1, 5))
+    for p in lib.glob("*.yaml"):
+        p.write_text(p.read_text().replace("hold: 2s", "hold: 2m"))
+    return lib
+
+
+@pytest.mark.parametrize("phase", ["narrating", "rendered"])
+def test_ctrl_c_exits_promptly_with_one_line_and_no_partial_file(slow_library, tmp_path, phase):
+    """SIGINT to the build's process group (what Ctrl-C in a terminal does) while it narrates (fresh cache)
+    or renders: exit within 5 s, non-zero, one line on stderr, nothing partial left visible."""
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    proc = start_build(slow_library, out, cache)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith(phase):
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert ready.wait(60), "".join(lines)
+    assert proc.poll() is None, "the build finished before it could be interrupted"
+    mark = len(lines)
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise AssertionError(f"still running 5 s after Ctrl-C during {phase}") from None
+    elapsed = time.monotonic() - sent
+    reader.join(5)
+    wait_group_gone(proc.pid)
+    after = "".join(lines[mark:]).strip()
+    assert proc.returncode != 0
+    assert "Traceback" not in "".join(lines)
+    assert len(after.splitlines()) == 1 and "interrupted" in after, after
+    assert elapsed < 5
+    lengths = {p.stem: json.loads(p.read_text())["length_ms"] for p in out.glob("routine-*.json")
+               if not p.name.endswith(".chapters.json")}
+    visible_outputs_are_whole(out, lengths)
+    cache_is_whole(cache)
+    assert parts(out) == set()  # an interrupted build cleans up after itself
