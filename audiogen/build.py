@@ -9,6 +9,7 @@ processes and the numpy mixing releases the GIL, so threads use every core witho
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import json
 import os
@@ -335,6 +336,7 @@ def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[
         for raw in paths:
             results += _build_path(Path(raw), options, narrator, clients)
     finally:
+        narrator.close()  # stop the synthesis worker processes (after errors and Ctrl-C too)
         if clients:
             from .cluster import close
 
@@ -388,9 +390,18 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
     # stage 1: narrate each routine that needs work (once for all its variants)
     narrations: dict[Path, Narration | AudiogenError] = {}
     routines_todo = list(dict.fromkeys(j.source for j in todo))
+    first = {src: next(j for j in todo if j.source == src) for src in routines_todo}
+    texts_of = {src: spoken_texts(job.routine) for src, job in first.items()}
+    if len(routines_todo) > 1 and not options.dry_run:
+        # every routine's missing clips in one batch, so the synthesis workers stay busy across routines
+        try:
+            narrator.prefetch([(first[src].routine, texts_of[src]) for src in routines_todo],
+                              on_clip=lambda t, hit: progress("clip", {"hit": hit}))
+        except AudiogenError:
+            pass  # best effort: narrate() below reports errors per routine as before
     for i, src in enumerate(routines_todo, start=1):
-        job = next(j for j in todo if j.source == src)
-        texts = spoken_texts(job.routine)
+        job = first[src]
+        texts = texts_of[src]
         progress("narrate", {"title": job.routine.title, "index": i, "total": len(routines_todo),
                              "clips": len(texts)})
         if options.dry_run:
@@ -416,6 +427,8 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
             job.result.status = "planned"
         else:
             _render_job(job, narration, settings, config, narrator.cache, options, manifest, lock, cancel)
+        if cancel.is_set():  # interrupted meanwhile: the one line that follows says so
+            return
         with lock:
             done[0] += 1
             progress("session", {"done": done[0], "total": len(todo), "result": job.result})
@@ -557,7 +570,7 @@ def _prepare_job(job: _Job, narration: Narration, settings: OutputSettings, conf
         )
     tags = TagInfo(title=job.title, artist=routine.artist or config.author or "audiogen", album=config.album,
                    track=job.track, track_total=job.track_total, genre=routine.genre or "Guided session",
-                   comment=routine.description)
+                   year=str(datetime.date.today().year), comment=routine.description)
     bed = load_bed(routine)  # a background that does not decode fails the session before anything is written
     files = _side_files(job, routine, plan, tags)
     return _Prepared(routine, plan, SessionAudio(plan, None, cues, bed, settings, tags), files)

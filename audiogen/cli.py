@@ -200,24 +200,52 @@ def schema() -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
-def voices(as_json) -> None:
-    """List engines, whether each works here, and their languages."""
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report (for scripts).")
+@click.option("--language", "-l", default="en", show_default=True, help="Which engine `auto` picks for this language.")
+@click.option("--offline", is_flag=True, default=None, help="As a build with --offline would see it (also "
+              "AUDIOGEN_OFFLINE=1).")
+@click.option("--all", "show_all", is_flag=True, help="List every language and voice, not the first ones.")
+def voices(as_json, language, offline, show_all) -> None:
+    """List engines, whether each works here and why not, their languages and voices, and auto's pick."""
     from .voices import engine_report
 
-    report = engine_report()
+    report = engine_report(language=language, offline=offline or None)
     if as_json:
-        click.echo(json.dumps(report, indent=1))
+        click.echo(json.dumps(report, indent=1, ensure_ascii=False))
         return
+
+    def some(items: list[str], n: int = 24) -> str:
+        return ", ".join(items if show_all else items[:n]) + (", ..." if len(items) > n and not show_all else "")
+
     for e in report["engines"]:
         state = click.style("available", fg="green") if e["available"] else click.style("unavailable", fg="red")
-        click.echo(f"{e['name']:<8} {state}  {e.get('reason') or e.get('version', '')}")
-        if e.get("languages"):
-            langs = e["languages"]
-            click.echo(f"         {len(langs)} languages: {', '.join(langs[:24])}{', ...' if len(langs) > 24 else ''}")
-        if e.get("voices"):
-            click.echo(f"         voices: {', '.join(e['voices'])}")
-    click.echo(f"auto picks now: {report['auto']}")
+        click.echo(f"{e['name']:<7} {state}  {e.get('version', '')}".rstrip())
+        if e.get("about"):
+            click.echo(f"        {e['about']}")
+        if e.get("reason"):
+            click.echo(f"        why not: {e['reason']}")
+        langs = e.get("languages") or []
+        if langs:
+            click.echo(f"        {len(langs)} language{'s' if len(langs) != 1 else ''}: {some(langs)}")
+        voices_ = e.get("voices") or []
+        if e["name"] == "gtts" and voices_:
+            click.echo("        accents (voice.name is the Google domain):")
+            by_lang: dict[str, list[str]] = {}
+            for v in voices_:
+                region = (v.get("description") or "").partition("(")[2].partition(")")[0]
+                by_lang.setdefault(v["language"], []).append(
+                    f"{v['id']} ({region}{', default' if v.get('default') else ''})" if region else v["id"])
+            for lang, items in by_lang.items():
+                click.echo(f"          {lang}: {', '.join(items)}")
+        elif voices_ and len(voices_) <= 30:  # espeak has one voice per language: its language list says it
+            for v in voices_:
+                click.echo(f"        voice: {v['id']} ({v.get('description') or v.get('language', '')})")
+        if e.get("custom") and e["name"] != "gtts":
+            click.echo(f"        {e['custom']}")
+        pick = e.get("voice_for_language")
+        if pick and pick.get("voice") is None:
+            click.echo(f"        {pick['language']}: {pick['reason']}")
+    click.echo(f"auto picks now for {language!r}: {report['auto']['summary']}")
 
 
 @cli.group()

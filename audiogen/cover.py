@@ -35,7 +35,15 @@ def _rgb(h: float, lightness: float, saturation: float) -> np.ndarray:
 
 
 def _background(size: int, hue: float) -> Image.Image:
-    """A soft diagonal gradient between two neighbouring muted hues, darkest at the bottom right."""
+    """A soft diagonal gradient between two neighbouring muted hues, darkest at the bottom right.
+
+    Drawn at a quarter of the size and scaled up: the gradient is smooth, and it costs 1/16 of the work.
+    """
+    small = max(2, size // 4)
+    return _gradient(small, hue).resize((size, size), Image.Resampling.BICUBIC)
+
+
+def _gradient(size: int, hue: float) -> Image.Image:
     top = _rgb(hue, 0.46, 0.38)
     bottom = _rgb(hue + 0.08, 0.24, 0.42)
     ramp = np.linspace(0.0, 1.0, size, dtype=np.float64)

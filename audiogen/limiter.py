@@ -31,16 +31,39 @@ def running_min(x: np.ndarray, size: int) -> np.ndarray:
 MIX_WINDOW_MS = 10.0
 
 
+def _moving_average(x: np.ndarray, size: int) -> np.ndarray:
+    """mean(x[i : i + size]) for every i, in O(n) with a running sum (a convolution would be O(n * size))."""
+    c = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+    return (c[size:] - c[:-size]) / size
+
+
 def _window(ms: float = WINDOW_MS) -> int:
     return max(1, int(ms * INTERNAL_RATE / 1000))
 
 
 def gain_curve(x: np.ndarray, ceiling: float, window_ms: float = WINDOW_MS) -> np.ndarray:
-    """The smoothed gain that keeps `x` under `ceiling` (1.0 where nothing needs limiting)."""
+    """The smoothed gain that keeps `x` under `ceiling` (1.0 where nothing needs limiting).
+
+    Only the stretches within two windows of a sample over the ceiling can have a gain under 1, so the
+    curve is computed there alone: the cost follows the peaks, not the length.
+    """
     w = _window(window_ms)
+    over = np.flatnonzero(np.abs(x) > ceiling)
+    gain = np.ones(len(x), dtype=np.float32)
+    if not len(over):
+        return gain
+    reach = 2 * w + 1
+    breaks = np.flatnonzero(np.diff(over) > 2 * reach) + 1
+    for first, last in zip(np.r_[0, breaks], np.r_[breaks, len(over)], strict=True):
+        a, b = max(0, over[first] - reach), min(len(x), over[last - 1] + reach + 1)
+        gain[a:b] = _gain_curve(x[a:b], ceiling, w)
+    return gain
+
+
+def _gain_curve(x: np.ndarray, ceiling: float, w: int) -> np.ndarray:
     need = np.minimum(1.0, ceiling / np.maximum(np.abs(x), 1e-12)).astype(np.float32)
     floor = running_min(np.pad(need, (w, w), constant_values=1.0), 2 * w + 1)
-    smooth = np.convolve(np.pad(floor, (w // 2, w - w // 2), mode="edge"), np.ones(w + 1) / (w + 1), "valid")
+    smooth = _moving_average(np.pad(floor, (w // 2, w - w // 2), mode="edge"), w + 1)
     return np.minimum(smooth[: len(x)], floor).astype(np.float32)
 
 

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Callable
+import pickle
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .cache import ClipCache, clip_key
-from .engines import OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
+from .engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
 from .errors import EngineError, EngineUnavailable
 from .ffmpeg import INTERNAL_RATE, resample_pcm
 from .limiter import limit_peaks
 from .model import Routine
+from .synth_pool import ProcessPool, default_workers, run_threads
 
 #: Spoken clips are levelled to this loudness (LUFS; beds use it as their RMS reference) ...
 SPEECH_RMS_DBFS = -20.0
 #: ... and their peaks limited to 8 dB above it (like broadcast speech): a session that is mostly silence
 #: still reaches -16 LUFS integrated with true peaks under -1 dBTP, and words stay clear on a phone speaker.
 SPEECH_PEAK = 10 ** (-12 / 20)
+#: Fewest missing clips worth starting worker processes for, unless the engine says otherwise
+#: (`pool_min_clips`, and `pool_min_chars` of text); a running pool is used for any batch. Starting two
+#: workers (forkserver, model loaded) takes ~0.65 s on the 2-core reference machine; measured break-even
+#: for Piper is ~35 s of speech (~500 characters, 3-4 typical phrases), for espeak ~8 clips (there the
+#: pool spreads the ~60-80 ms a clip of resampling and levelling, not espeak itself).
+POOL_MIN_CLIPS = 8
 
 
 def offline_mode() -> bool:
@@ -79,11 +89,36 @@ def _speech_level_db(x: np.ndarray) -> float | None:
     return 20 * np.log10(float(np.sqrt(np.mean(active**2))))
 
 
+@dataclass
+class Batch:
+    """One round of synthesis: how many clips one engine made, how (serial, processes, threads), how fast."""
+
+    engine: str
+    mode: str  # serial | processes | threads
+    clips: int
+    speech_s: float = 0.0
+    wall_s: float = 0.0
+    workers: int = 1
+
+
+@dataclass
+class _Group:
+    """Routines that one engine will narrate, and the clips they miss (key -> (key, text, voice))."""
+
+    engine: Engine
+    missing: dict[str, tuple[str, str, VoiceRequest]] = field(default_factory=dict)
+    routines: list[tuple[Routine, list[str]]] = field(default_factory=list)
+
+
 class Narrator:
     """Resolves `auto` (gTTS, then offline voices) and fills the clip cache.
 
     One Narrator serves a whole batch build: once gTTS has failed to answer, later routines go
-    straight to the offline voice instead of waiting for the network again.
+    straight to the offline voice instead of waiting for the network again. Missing clips are
+    synthesised together: Piper and espeak on a pool of worker processes (`workers`, default
+    `AUDIOGEN_WORKERS` or the cores; started lazily, reused for the whole build), gTTS on a few threads
+    under a shared rate limit. `prefetch` narrates several routines' missing clips in one batch. Close the
+    Narrator (or use it as a context manager) to stop the workers.
     """
 
     def __init__(
@@ -93,19 +128,48 @@ class Narrator:
         engine: str | None = None,
         offline: bool | None = None,
         notify: Callable[[str], None] | None = None,
+        workers: int | None = None,
     ) -> None:
         self.cache = cache
         self.engine_override = engine
         self.offline = offline_mode() if offline is None else offline
         self.notify = notify or (lambda msg: None)
+        #: Processes for the offline engines (1: everything in this process).
+        self.workers = max(1, workers) if workers is not None else default_workers()
+        #: Every round of synthesis so far (what `scripts/bench.py --synth` reports).
+        self.batches: list[Batch] = []
         self._down: dict[str, str] = {}  # engine -> why it failed in this process
         self._told: set[str] = set()
+        self._pools: dict[str, ProcessPool] = {}
+        self._answered: set[str] = set()  # network engines that answered once: no single-phrase probe
+        self._fresh: dict[str, bool] = {}  # key -> reported: clips `prefetch` made, not yet claimed by narrate
 
+    # -- lifetime ------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the worker processes (safe to call twice; a later narration starts new ones)."""
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+
+    def __enter__(self) -> Narrator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- choosing an engine --------------------------------------------------------------------------
     def candidates(self, routine: Routine) -> list[str]:
-        choice = self.engine_override or routine.voice.engine
+        return self.candidates_for(self.engine_override or routine.voice.engine)
+
+    @staticmethod
+    def candidates_for(choice: str) -> list[str]:
+        """The engines a routine's `voice.engine` choice tries, in order."""
         if choice != "auto":
             return [choice]
         return ["gtts"] + OFFLINE_PREFERENCE  # offline, gtts is skipped with a note saying so
+
+    def _explicit(self, routine: Routine) -> bool:
+        return len(self.candidates(routine)) == 1 and (self.engine_override or routine.voice.engine) != "auto"
 
     def _usable(self, name: str, voice: VoiceRequest, explicit: bool) -> tuple[Engine, str, VoiceRequest] | str:
         """(engine, voice id, the request it will get), or the reason it cannot narrate this routine."""
@@ -158,12 +222,13 @@ class Narrator:
             return out
         return {}
 
+    # -- narrating -----------------------------------------------------------------------------------
     def narrate(self, routine: Routine, texts: list[str],
                 on_clip: Callable[[str, bool], None] | None = None) -> Narration:
         """Make sure every text has a cached clip, narrated by one engine for the whole routine."""
         voice = voice_request(routine)
         names = self.candidates(routine)
-        explicit = len(names) == 1 and (self.engine_override or routine.voice.engine) != "auto"
+        explicit = self._explicit(routine)
         skipped: list[str] = []
         for name in names:
             got = self._usable(name, voice, explicit)
@@ -191,22 +256,160 @@ class Narrator:
             hint="install an offline voice or check the language code (audiogen voices)",
         )
 
+    def prefetch(self, routines: Iterable[tuple[Routine, list[str]]],
+                 on_clip: Callable[[str, bool], None] | None = None) -> int:
+        """Synthesise the missing clips of several routines in one batch per offline engine; returns how many.
+
+        For speed only: the worker pool stays busy across routine boundaries and a phrase shared by
+        routines is made once. Each routine still goes through `narrate` afterwards, which reports
+        errors, fallbacks and per-routine counts exactly as without prefetching (the clips made here
+        count as synthesised by the first routine that uses them). `on_clip(text, False)` is called
+        for each clip made here. Network engines (gTTS) are left to `narrate`, routine by routine, so
+        that a failure costs the same requests and sends the same routines to the fallback as before;
+        a failure here only ends that engine's batch (narrate meets it again, in routine order).
+        """
+        def done(key: str, text: str) -> None:
+            self._fresh[key] = on_clip is not None
+            if on_clip is not None:
+                on_clip(text, False)
+
+        groups: dict[str, _Group] = {}
+        for routine, texts in routines:
+            explicit = self._explicit(routine)
+            voice = voice_request(routine)
+            for name in self.candidates(routine):
+                try:
+                    got = self._usable(name, voice, explicit)
+                except EngineError:
+                    break  # narrate() reports it
+                if isinstance(got, str):
+                    continue
+                engine, voice_id, req = got
+                if not engine.offline:
+                    break  # the network engine comes first for this routine: narrate() asks it
+                group = groups.setdefault(name, _Group(engine))
+                group.routines.append((routine, texts))
+                for text in texts:
+                    key = self.key(engine, voice_id, req, text)
+                    if key not in group.missing and key not in self._fresh and not self.cache.has(key):
+                        group.missing[key] = (key, text, req)
+                break
+        made = 0
+        for group in groups.values():
+            if not group.missing:
+                continue
+            before = self.synthesized_total()
+            try:
+                self._synthesize(group.engine, list(group.missing.values()), done)
+            except EngineError:
+                pass  # the routines' own narrate() calls meet it again and report it as before
+            made += self.synthesized_total() - before
+        return made
+
+    def synthesized_total(self) -> int:
+        """Clips synthesised by this Narrator so far (all engines, all batches)."""
+        return sum(b.clips for b in self.batches)
+
     def _fill(self, engine: Engine, voice_id: str, voice: VoiceRequest, texts: list[str],
               on_clip: Callable[[str, bool], None] | None) -> Narration:
         n = Narration(engine.name, voice_id, {}, {})
+        keys = {text: self.key(engine, voice_id, voice, text) for text in texts}
+        missing = [(key, text, voice) for text, key in keys.items()
+                   if key not in self._fresh and not self.cache.has(key)]
+        made: set[str] = set()
+        if missing:
+            def done(key: str, text: str) -> None:
+                made.add(key)
+                if on_clip:
+                    on_clip(text, False)
+
+            self._synthesize(engine, missing, done)
         for text in texts:
-            key = self.key(engine, voice_id, voice, text)
-            ms = self.cache.length_ms(key)
-            if ms is None:
-                clip = engine.synthesize(text, voice)
-                self.cache.put(key, prepare_speech(clip.samples, clip.rate))
-                ms = self.cache.length_ms(key)
+            key = keys[text]
+            if key in made:  # synthesised just now (and reported)
+                made.discard(key)
                 n.synthesized += 1
-                hit = False
+            elif key in self._fresh:  # synthesised by prefetch: the first routine using it claims it
+                reported = self._fresh.pop(key)
+                n.synthesized += 1
+                if on_clip and not reported:
+                    on_clip(text, False)
             else:
                 n.cache_hits += 1
-                hit = True
-            n.keys[text], n.lengths[text] = key, ms
-            if on_clip:
-                on_clip(text, hit)
+                if on_clip:
+                    on_clip(text, True)
+            n.keys[text], n.lengths[text] = key, self.cache.length_ms(key)
         return n
+
+    # -- synthesis -----------------------------------------------------------------------------------
+    def _synthesize(self, engine: Engine, items: list[tuple[str, str, VoiceRequest]],
+                    done: Callable[[str, str], None]) -> None:
+        """Synthesise (key, text, voice) items into the cache, in parallel where the engine allows."""
+        t0 = time.perf_counter()
+        batch = Batch(engine.name, "serial", 0)
+        self.batches.append(batch)
+
+        def store(i: int, samples: np.ndarray) -> None:
+            key, text, _ = items[i]
+            self.cache.put(key, samples)
+            batch.clips += 1
+            batch.speech_s += len(samples) / INTERNAL_RATE
+            batch.wall_s = time.perf_counter() - t0
+            done(key, text)
+
+        def one(item: tuple[str, str, VoiceRequest]) -> np.ndarray:
+            clip = engine.synthesize(item[1], item[2])
+            return prepare_speech(clip.samples, clip.rate)
+
+        mode = getattr(engine, "parallel", None)
+        pool = self._pool_for(engine, [text for _, text, _ in items]) if mode == "processes" else None
+        try:
+            if pool is not None:
+                batch.mode, batch.workers = "processes", pool.size
+                pool.run([(text, voice) for _, text, voice in items], store)
+            elif mode == "threads" and self.workers > 1 and len(items) > 1:
+                first = 0
+                if engine.name not in self._answered:
+                    # one phrase alone first: an unreachable service costs one request, not one per thread
+                    store(0, one(items[0]))
+                    self._answered.add(engine.name)
+                    first = 1
+                batch.mode = "threads"
+                batch.workers = max(1, int(getattr(engine, "max_concurrency", 3)))
+                run_threads(one, items[first:], batch.workers, lambda i, s: store(first + i, s))
+            else:
+                for i, item in enumerate(items):
+                    store(i, one(item))
+            if not engine.offline:
+                self._answered.add(engine.name)
+        finally:
+            batch.wall_s = time.perf_counter() - t0
+            if pool is not None and not pool.running:  # it lost a worker (or was interrupted): forget it
+                self._pools.pop(engine.name, None)
+
+    def _pool_for(self, engine: Engine, texts: list[str]) -> ProcessPool | None:
+        """The engine's worker pool when `texts` are worth it (None: narrate in this process).
+
+        A pool that is already running is used for any batch of two or more. Starting one is worth it
+        from the engine's `pool_min_clips` phrases and `pool_min_chars` characters on (start-up costs
+        about as much as that much speech on one core; see POOL_MIN_CLIPS). Workers recreate the engine
+        from its registry entry, so that entry must pickle (a module-level function or class).
+        """
+        if self.workers < 2 or len(texts) < 2 or multiprocessing.current_process().daemon:
+            return None  # (a daemonic process, a pool's worker say, may not start processes: no nesting)
+        pool = self._pools.get(engine.name)
+        factory = ENGINES.get(engine.name)
+        if pool is not None and pool.factory is factory and pool.running:
+            return pool
+        if pool is not None:  # its engine was re-registered, or it lost a worker: start afresh
+            self._pools.pop(engine.name).close()
+        if (len(texts) < int(getattr(engine, "pool_min_clips", POOL_MIN_CLIPS))
+                or sum(map(len, texts)) < int(getattr(engine, "pool_min_chars", 0)) or factory is None):
+            return None
+        try:
+            pickle.dumps(factory)
+        except Exception:  # noqa: BLE001 - a lambda or local function: no pool, narrate here
+            return None
+        pool = ProcessPool(engine.name, factory, min(self.workers, len(texts)))
+        self._pools[engine.name] = pool
+        return pool

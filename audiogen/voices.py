@@ -1,39 +1,104 @@
-"""`audiogen voices`: which engines work here, and which one `auto` would pick."""
+"""`audiogen voices`: which engines work here, their languages and voices, and which one `auto` picks.
+
+Nothing here touches the network: gTTS is reported usable when it is installed and not in offline mode,
+and `auto` then picks it only "if Google answers" (a build notices within 3 s when it does not).
+"""
 
 from __future__ import annotations
 
-from .engines import ENGINES, OFFLINE_PREFERENCE, get_engine
+from .cache import ClipCache
+from .engines import ENGINES, OFFLINE_PREFERENCE, VoiceRequest, get_engine
 from .errors import AudiogenError
-from .narrate import offline_mode
+from .narrate import Narrator, offline_mode
+
+#: What each engine is, for people choosing one.
+_ABOUT = {
+    "gtts": "Google Translate's online voice via gTTS; needs the network and sends the text to Google",
+    "piper": "Piper neural voice, offline, in process (the piper extra)",
+    "espeak": "espeak-ng, offline, in process; robotic but about a hundred languages",
+}
 
 
-def engine_report() -> dict:
-    engines = []
-    for name in ENGINES:
-        item: dict = {"name": name}
+def _order() -> list[str]:
+    """Engines in the order `auto` tries them, then any others registered."""
+    first = ["gtts", *OFFLINE_PREFERENCE]
+    return [n for n in first if n in ENGINES] + [n for n in ENGINES if n not in first]
+
+
+def _engine_item(name: str, language: str, offline: bool) -> dict:
+    item: dict = {"name": name, "about": _ABOUT.get(name, ""), "available": False}
+    try:
+        engine = get_engine(name)
+        item["offline"] = bool(getattr(engine, "offline", True))
+        reason = engine.unavailable_reason()
+        if name == "gtts" and offline:
+            reason = reason or "offline mode (--offline / AUDIOGEN_OFFLINE=1) never contacts the network"
+        item["available"] = reason is None
+        if reason:
+            item["reason"] = reason
         try:
-            engine = get_engine(name)
-            reason = engine.unavailable_reason()
-            if name == "gtts" and offline_mode():
-                reason = reason or "offline mode (AUDIOGEN_OFFLINE=1)"
-            item["available"] = reason is None
-            if reason:
-                item["reason"] = reason
-            else:
-                item["version"] = engine.version()
-                if hasattr(engine, "voices"):
-                    item["languages"] = sorted(engine.voices())
-                if hasattr(engine, "languages"):
-                    item["languages"] = sorted(engine.languages())
-                if hasattr(engine, "accents"):
-                    item["voices"] = list(engine.accents())
+            item["version"] = engine.version()
+        except AudiogenError:
+            pass
+        describe = getattr(engine, "describe", None)
+        if describe is not None:
+            item.update(describe())
+        elif hasattr(engine, "voices"):  # an engine without describe(): language -> voice id
+            voices = engine.voices()
+            item["languages"] = sorted(voices)
+            item["voices"] = [{"id": v, "language": lang} for lang, v in sorted(voices.items())]
+        if reason is None:
+            try:
+                item["voice_for_language"] = {"language": language,
+                                              "voice": engine.resolve_voice(VoiceRequest(language=language))}
+            except AudiogenError as e:
+                item["voice_for_language"] = {"language": language, "voice": None, "reason": e.message}
+    except AudiogenError as e:
+        item["available"] = False
+        item.setdefault("reason", e.message)
+    item.setdefault("offline", name != "gtts")
+    item.setdefault("languages", [])
+    item.setdefault("voices", [])
+    return item
+
+
+def _auto(language: str, offline: bool) -> dict:
+    """What `auto` would do for a routine in `language` now, by the Narrator's own rules (no synthesis)."""
+    narrator = Narrator(ClipCache(), offline=offline, workers=1)
+    voice = VoiceRequest(language=language)
+    usable: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
+    for name in narrator.candidates_for("auto"):
+        try:
+            got = narrator._usable(name, voice, explicit=False)
         except AudiogenError as e:
-            item["available"] = False
-            item["reason"] = e.message
-        item["offline"] = name != "gtts"
-        engines.append(item)
-    order = ([] if offline_mode() else ["gtts"]) + OFFLINE_PREFERENCE
-    avail = {e["name"] for e in engines if e["available"]}
-    auto = next((n for n in order if n in avail), None)
-    note = " (if Google's service answers; else the next offline voice)" if auto == "gtts" else ""
-    return {"engines": engines, "auto": (auto or "nothing: no engine is available") + note}
+            got = e.message
+        if isinstance(got, str):
+            skipped[name] = got
+        else:
+            usable.append((name, got[1]))
+    out: dict = {"language": language, "order": narrator.candidates_for("auto"), "skipped": skipped}
+    if not usable:
+        out.update(engine=None, voice=None,
+                   summary=f"nothing: no engine can narrate language {language!r}")
+        return out
+    (name, voice_id), rest = usable[0], usable[1:]
+    out.update(engine=name, voice=voice_id, fallback=rest[0][0] if rest else None)
+    if name == "gtts":
+        out["condition"] = "if Google answers"
+        tail = f", else {rest[0][0]} ({rest[0][1]})" if rest else ", else nothing (no offline voice for it)"
+        out["summary"] = f"gtts ({voice_id}) if Google answers{tail}"
+    else:
+        why = "; ".join(f"{n}: {r}" for n, r in skipped.items())
+        out["summary"] = f"{name} ({voice_id})" + (f" because {why}" if why else "")
+    return out
+
+
+def engine_report(language: str = "en", offline: bool | None = None) -> dict:
+    """Every engine (available or not, and why), its languages and voices, and `auto`'s pick for `language`."""
+    offline = offline_mode() if offline is None else offline
+    return {
+        "offline_mode": offline,
+        "engines": [_engine_item(name, language, offline) for name in _order()],
+        "auto": _auto(language, offline),
+    }

@@ -3,6 +3,9 @@
 
     python scripts/bench.py                 # 10, 30, 60, 120-minute sessions from a warm cache
     python scripts/bench.py --lengths 10,60
+    python scripts/bench.py --synth         # cold synthesis: seconds of speech per wall second, per engine
+    python scripts/bench.py --library       # 50 routines: cold build, no-op rebuild, --jobs 1 vs 2
+    python scripts/bench.py --cluster       # cold Piper library on Dask local:1 vs local:2
 
 Each session is a routine of one-minute fixed steps (speech, counted repetitions, reminders, a cue)
 over a looping, ducked rain bed, built by `audiogen.build` in a fresh process with the clip cache
@@ -117,7 +120,7 @@ def child_ffmpeg(path: str, out: str) -> None:
     cache = ClipCache()
     narration = Narrator(cache).narrate(routine, spoken_texts(routine))
     cues = cue_lengths(routine)
-    plan = plan_session(routine, narration, cues)
+    _, plan = plan_session(routine, narration, cues)
 
     def load(e):
         if e.kind == "speech":
@@ -146,9 +149,144 @@ def run_child(*args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def bench_synthesis(engines: tuple[str, ...] = ("piper", "espeak"), workers: tuple[int, ...] | None = None,
+                    library: Path = ROOT / "examples" / "facial-massage") -> list[dict]:
+    """Cold-cache synthesis of every phrase of the example library: 1 worker (in process) vs the pool.
+
+    Each run gets a fresh, empty clip cache and a fresh Narrator, and narrates all the library's routines'
+    phrases in one `Narrator.prefetch` batch (a phrase shared by routines is made once). Wall time
+    includes loading the voice (in this process for 1 worker, in the workers for the pool).
+    """
+    from audiogen.cache import ClipCache
+    from audiogen.engines import get_engine
+    from audiogen.library import load_library_config, routine_files
+    from audiogen.loader import load_routine
+    from audiogen.narrate import Narrator
+    from audiogen.planner import spoken_texts
+
+    config = load_library_config(library)
+    routines = [load_routine(f, defaults=config.defaults or None) for f in routine_files(library)]
+    # every phrase for every engine: drop voice names meant for one engine (06 asks espeak for en-gb)
+    routines = [r.model_copy(update={"voice": r.voice.model_copy(update={"name": None})}) for r in routines]
+    batch = [(r, spoken_texts(r)) for r in routines]
+    counts = workers or tuple(dict.fromkeys((1, os.cpu_count() or 1)))
+    rows = []
+    print(f"{len({t for _, texts in batch for t in texts})} distinct phrases in {len(batch)} routines; "
+          f"{os.cpu_count()} cores; "
+          f"load average {os.getloadavg()[0]:.2f} (other processes on these cores slow the pool most)")
+    print(f"{'engine':<7} {'workers':>7} {'clips':>5} {'speech_s':>8} {'wall_s':>7} {'speech/wall':>11} "
+          f"{'speedup':>7} {'pool start_s':>12}")
+    for name in engines:
+        reason = get_engine(name).unavailable_reason()
+        if reason:
+            print(f"{name:<7} skipped: {reason}")
+            continue
+        base = None
+        for n in counts:
+            with tempfile.TemporaryDirectory() as tmp, \
+                    Narrator(ClipCache(tmp), engine=name, offline=True, workers=n) as narrator:
+                t = time.perf_counter()
+                narrator.prefetch(batch)
+                wall = time.perf_counter() - t
+                pool = narrator._pools.get(name)
+                start = pool.startup_s if pool is not None else None
+            speech = sum(b.speech_s for b in narrator.batches)
+            clips = sum(b.clips for b in narrator.batches)
+            base = base or wall
+            row = {"engine": name, "workers": n, "clips": clips, "speech_s": speech, "wall_s": wall,
+                   "speech_per_wall": speech / wall, "speedup": base / wall, "pool_start_s": start,
+                   "modes": sorted({b.mode for b in narrator.batches})}
+            rows.append(row)
+            print(f"{name:<7} {n:>7} {clips:>5} {speech:>8.1f} {wall:>7.2f} {speech / wall:>10.1f}x "
+                  f"{base / wall:>6.2f}x {'' if start is None else f'{start:.2f}':>12}", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return rows
+
+
+# -- library builds (issue: batch-build a session library) -------------------------------------------------
+LIB_STEP = """\
+  - title: Step {j}
+    say: Routine {i}, step {j}. Glide your fingertips slowly from the centre outward, then rest.
+    duration: 20s
+"""
+
+
+def bench_library(n: int = 50) -> None:
+    """A 50-routine library: cold build, no-op rebuild, warm full rebuild with --jobs 1 and 2."""
+    from audiogen.build import BuildOptions, build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["AUDIOGEN_CACHE_DIR"] = str(Path(tmp) / "cache")
+        os.environ["AUDIOGEN_OFFLINE"] = "1"
+        lib = Path(tmp) / "lib"
+        lib.mkdir()
+        (lib / "audiogen.yaml").write_text("album: Bench\ndefaults: {voice: {engine: espeak}, background: rain}\n"
+                                           "output: {bitrate: 64k}\n")
+        for i in range(n):
+            (lib / f"r{i:02d}.yaml").write_text(f"title: Routine {i}\nintro: Routine {i}.\nsteps:\n"
+                                                + "".join(LIB_STEP.format(i=i, j=j) for j in range(3)))
+        rows = []
+        t = time.perf_counter()
+        results = build([lib], BuildOptions(jobs=2))
+        rows.append(("cold build (espeak, --jobs 2)", time.perf_counter() - t, results))
+        t = time.perf_counter()
+        results = build([lib], BuildOptions(jobs=2))
+        rows.append(("no-op rebuild", time.perf_counter() - t, results))
+        for jobs in (1, 2):
+            t = time.perf_counter()
+            results = build([lib], BuildOptions(jobs=jobs, force=True))
+            rows.append((f"warm full rebuild, --jobs {jobs}", time.perf_counter() - t, results))
+        audio_min = sum(r.length_ms for r in rows[0][2] if r.length_ms) / 60000
+        print(f"\n{n}-routine library ({audio_min:.0f} min of audio)")
+        print(f"{'build':<32} {'wall':>8} {'built':>6} {'skipped':>8} {'synth':>6}")
+        for name, wall, res in rows:
+            built = sum(r.status == "built" for r in res)
+            skipped = sum(r.status == "skipped" for r in res)
+            synth = sum(r.synthesized for r in res)
+            print(f"{name:<32} {wall:>7.2f}s {built:>6} {skipped:>8} {synth:>6}")
+        print(f"speed-up of --jobs 2 over --jobs 1: {rows[2][1] / rows[3][1]:.2f}x")
+
+
+def bench_cluster(routines: int = 8) -> None:
+    """A cold Piper-narrated library on local:1 vs local:2 Dask workers (issue: build on a cluster)."""
+    from audiogen.build import BuildOptions, build
+
+    examples = sorted((ROOT / "examples" / "facial-massage").glob("0*.yaml"))
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["AUDIOGEN_OFFLINE"] = "1"
+        lib = Path(tmp) / "lib"
+        lib.mkdir()
+        (lib / "audiogen.yaml").write_text("album: Cluster bench\ndefaults: {voice: {engine: piper}}\n"
+                                           "output: {bitrate: 64k}\n")
+        for i in range(routines):  # the examples, then copies with their own words (no shared clips)
+            src = examples[i % len(examples)].read_text().replace("engine: espeak", "engine: piper")
+            src = src.replace("name: en-gb", "name: null")
+            if i >= len(examples):
+                src = src.replace("title: ", f"title: Round {i} ", 1).replace("say: ", f"say: Round {i}. ")
+            (lib / f"r{i}.yaml").write_text(src)
+        print(f"\ncold Piper library of {routines} routines on a Dask LocalCluster")
+        print(f"{'scheduler':<10} {'wall':>8} {'clip tasks':>11} {'session tasks':>14} {'audio':>8}")
+        walls = {}
+        for workers in (1, 2):
+            os.environ["AUDIOGEN_CACHE_DIR"] = str(Path(tmp) / f"cache{workers}")
+            t = time.perf_counter()
+            res = build([lib], BuildOptions(out_dir=Path(tmp) / f"out{workers}", scheduler=f"local:{workers}"))
+            walls[workers] = time.perf_counter() - t
+            failed = [r for r in res if r.status != "built"]
+            if failed:
+                raise SystemExit(f"cluster build failed: {failed[0].error}")
+            clips = sum(r.synthesized for r in res)
+            audio = sum(r.length_ms for r in res) / 60000
+            print(f"local:{workers:<4} {walls[workers]:>7.1f}s {clips:>11} {len(res):>14} {audio:>6.1f}m")
+        print(f"speed-up local:2 over local:1: {walls[1] / walls[2]:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lengths", default="10,30,60,120", help="session lengths in minutes")
+    ap.add_argument("--synth", action="store_true", help="cold-cache synthesis speed, 1 worker vs the pool")
+    ap.add_argument("--library", action="store_true", help="50-routine library: no-op and warm rebuilds")
+    ap.add_argument("--cluster", action="store_true", help="cold Piper library on Dask local:1 vs local:2")
     ap.add_argument("--child-build", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--child-ffmpeg", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -156,6 +294,15 @@ def main() -> None:
         return child_build(*args.child_build)
     if args.child_ffmpeg:
         return child_ffmpeg(*args.child_ffmpeg)
+    if args.synth:
+        bench_synthesis()
+        return
+    if args.library:
+        bench_library()
+        return
+    if args.cluster:
+        bench_cluster()
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["AUDIOGEN_CACHE_DIR"] = str(Path(tmp) / "cache")

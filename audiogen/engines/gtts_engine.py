@@ -22,6 +22,7 @@ import os
 import random
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ import numpy as np
 
 from ..errors import EngineError, EngineUnavailable, NetworkError, SoundError
 from ..ffmpeg import INTERNAL_RATE, decode_bytes
+from ..synth_pool import RateLimiter
 from .base import Clip, VoiceRequest
 
 #: Environment variable that forbids every network access when "1"/"true".
@@ -41,6 +43,31 @@ _TRUTHY = {"1", "true"}
 #: A Google top-level domain ("com", "co.uk", "com.au"): gTTS's accent selector and part of the URL.
 _TLD_RE = re.compile(r"^[a-z]{2,3}(\.[a-z]{2,3})?$")
 _TLD_EXAMPLES = "com, co.uk, com.au, ca, co.in, ie, co.za, com.br, pt, es, com.mx, fr"
+#: gTTS's documented localized accents (docs/module.rst, gTTS 2.5.x): (tld, language, accent). Google
+#: picks the accent from the domain; other Google domains work too, unlisted. Mandarin ignores the tld.
+ACCENTS: tuple[tuple[str, str, str], ...] = (
+    ("com", "en", "English (United States), the default"),
+    ("us", "en", "English (United States)"),
+    ("co.uk", "en", "English (United Kingdom)"),
+    ("com.au", "en", "English (Australia)"),
+    ("ca", "en", "English (Canada)"),
+    ("co.in", "en", "English (India)"),
+    ("ie", "en", "English (Ireland)"),
+    ("co.za", "en", "English (South Africa)"),
+    ("com.ng", "en", "English (Nigeria)"),
+    ("ca", "fr", "French (Canada)"),
+    ("fr", "fr", "French (France)"),
+    ("com.br", "pt", "Portuguese (Brazil)"),
+    ("pt", "pt", "Portuguese (Portugal)"),
+    ("com.mx", "es", "Spanish (Mexico)"),
+    ("es", "es", "Spanish (Spain)"),
+    ("us", "es", "Spanish (United States)"),
+)
+#: HTTP requests to Google a second, at most, over all threads (bursts of up to REQUEST_BURST) ...
+REQUESTS_PER_S = 4.0
+REQUEST_BURST = 4
+#: ... from this many phrases narrated at once (the Narrator's thread pool).
+MAX_CONCURRENCY = 3
 #: Peak (int16) under which decoded audio counts as silence (-60 dBFS): Google never answers a phrase with
 #: silence, so such a payload is garbage and must not be cached as the phrase's clip.
 SILENT_PEAK = 33
@@ -95,6 +122,9 @@ class GttsEngine:
 
     name = "gtts"
     offline = False
+    #: Many phrases are fetched on a few threads (network-bound), never on worker processes.
+    parallel = "threads"
+    max_concurrency = MAX_CONCURRENCY
 
     def __init__(
         self,
@@ -105,6 +135,7 @@ class GttsEngine:
         max_delay: float = 8.0,
         sleep: Callable[[float], object] = time.sleep,
         rng: random.Random | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         #: requests timeout: (connect, read) seconds, so an unreachable service is noticed within 3 s.
         self.timeout = timeout
@@ -118,6 +149,9 @@ class GttsEngine:
         self._rng = rng or random.Random()
         #: HTTP requests attempted so far (one per chunk and attempt).
         self.requests_made = 0
+        #: Every request (first tries and retries, from every thread) takes a token first.
+        self.limiter = limiter or RateLimiter(REQUESTS_PER_S, REQUEST_BURST)
+        self._count_lock = threading.Lock()
 
     # -- protocol ---------------------------------------------------------------------------------
 
@@ -132,6 +166,18 @@ class GttsEngine:
 
     def version(self) -> str:
         return f"gtts-{_import_gtts().__version__}"
+
+    def describe(self) -> dict:
+        """For `audiogen voices` (no network): gTTS's languages and its documented accents (Google domains)."""
+        langs: dict[str, str] = _import_gtts().lang.tts_langs()
+        return {
+            "languages": sorted(langs),
+            "language_names": dict(sorted(langs.items())),
+            "voices": [{"id": tld, "language": lang, "description": accent, "default": tld == "com"}
+                       for tld, lang, accent in ACCENTS],
+            "custom": "voice.name is the Google domain (tld) that picks the accent; com is the default",
+            "privacy": "sends every phrase to Google (translate.google.<tld>)",
+        }
 
     def resolve_voice(self, voice: VoiceRequest) -> str:
         lang, tld = self._resolve(voice)
@@ -242,7 +288,9 @@ class GttsEngine:
 
         tts = gTTS(part, lang=lang, tld=tld, lang_check=False, pre_processor_funcs=[], timeout=self.timeout)
         buf = io.BytesIO()
-        self.requests_made += 1
+        self.limiter.acquire()
+        with self._count_lock:
+            self.requests_made += 1
         try:
             tts.write_to_fp(buf)
         except gTTSError as exc:

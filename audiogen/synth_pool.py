@@ -1,0 +1,340 @@
+"""Synthesising many phrases at once: worker processes for the CPU-bound engines, threads for gTTS.
+
+`ProcessPool` runs one engine in a few worker processes. Each worker creates the engine (and, through
+the engine's optional `prepare(voice)`, loads its model) once, when it starts, then takes one phrase at
+a time: synthesis *and* `prepare_speech` (resampling, levelling) run in the worker, and the parent only
+writes the finished clip into the cache. The parent hands out one phrase per idle worker, so it always
+knows which phrase a worker was narrating: a worker that dies (a crash in a native library, the OOM
+killer) is reported as an `EngineError` naming the phrase and the exit status, never a hang. Workers
+ignore SIGINT: on Ctrl-C the parent gets the KeyboardInterrupt, terminates them and re-raises.
+
+Workers start with the 'forkserver' method (see START_METHOD): never `fork` from a process that may
+already hold onnxruntime's or the render stage's threads.
+
+`run_threads` is the network counterpart (gTTS): a few daemon threads, so a KeyboardInterrupt never
+waits for an HTTP request to time out, and `RateLimiter` (a token bucket) that those threads share.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+
+from .errors import AudiogenError, EngineError
+
+#: How worker processes start. 'fork' would copy whatever threads the parent holds (onnxruntime's,
+#: the render pool's, a writer thread) into a child that cannot use them; 'forkserver' forks every
+#: worker from a clean single-threaded server process, 'spawn' starts a fresh interpreter per worker.
+#: Measured on 2 cores, first Piper worker ready (model loaded): fork ~0.4 s, forkserver ~0.65 s,
+#: spawn ~0.67 s; espeak: forkserver ~0.28 s, spawn ~0.3 s. Each worker inherits the parent's current
+#: directory and environment when it starts (not the server's).
+START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+#: Seconds a closing worker gets to finish its phrase before it is terminated.
+CLOSE_GRACE_S = 2.0
+
+
+def default_workers() -> int:
+    """`AUDIOGEN_WORKERS` (a positive integer), else the number of cores."""
+    raw = os.environ.get("AUDIOGEN_WORKERS", "").strip()
+    if raw:
+        try:
+            n = int(raw)
+        except ValueError:
+            n = 0
+        if n >= 1:
+            return n
+    return max(1, os.cpu_count() or 1)
+
+
+# -- the worker process -----------------------------------------------------------------------------
+def _portable(e: BaseException, engine: str, text: str | None) -> AudiogenError:
+    """An exception raised in a worker as an error the parent can unpickle and show."""
+    import pickle
+
+    if isinstance(e, AudiogenError):
+        try:
+            pickle.loads(pickle.dumps(e))
+            return e
+        except Exception:  # noqa: BLE001 - an unpicklable attribute: keep the message
+            return type(e)(e.message, hint=e.hint) if isinstance(e, EngineError) else EngineError(e.message)
+    what = f" narrating {text[:60]!r}" if text is not None else " starting"
+    return EngineError(f"{engine} failed in a worker process{what}: {type(e).__name__}: {e}")
+
+
+def _worker(conn, name: str, factory: Callable[[], object], warm, cwd: str, env: dict[str, str]) -> None:
+    """A worker's life: create the engine once, then narrate (index, text, voice) messages until None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:
+        # a forkserver child starts with the server's directory and environment (those of the first
+        # pool in this process): take the parent's current ones, so relative model paths resolve alike
+        os.chdir(cwd)
+        for key in set(os.environ) - set(env):
+            del os.environ[key]
+        os.environ.update(env)
+        engine = factory()
+        reason = engine.unavailable_reason()
+        if reason is not None:
+            from .errors import EngineUnavailable
+
+            raise EngineUnavailable(f"{name} is not available in a worker process: {reason}")
+        prepare = getattr(engine, "prepare", None)
+        if prepare is not None and warm is not None:
+            prepare(warm)  # load the model now, before the first phrase
+        from .narrate import prepare_speech
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("failed", None, _portable(e, name, None)))
+        return
+    conn.send(("ready", None, os.getpid()))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if msg is None:
+            return
+        index, text, voice = msg
+        try:
+            clip = engine.synthesize(text, voice)
+            result = ("ok", index, prepare_speech(clip.samples, clip.rate))
+        except Exception as e:  # noqa: BLE001 - every failure becomes an AudiogenError for the parent
+            result = ("err", index, _portable(e, name, text))
+        conn.send(result)
+
+
+# -- the parent's side ------------------------------------------------------------------------------
+@dataclass(eq=False)
+class _Worker:
+    proc: multiprocessing.process.BaseProcess
+    conn: object
+    state: str = "starting"  # starting | idle | busy | failed
+    task: int | None = None
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def _stop(workers: list[_Worker], force: bool) -> None:
+    """Ask workers to finish (or terminate them) and reap them; bounded in time either way."""
+    if not force:
+        for w in workers:
+            try:
+                w.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + CLOSE_GRACE_S
+        for w in workers:
+            w.proc.join(max(0.0, deadline - time.monotonic()))
+    for w in workers:
+        if w.proc.is_alive():
+            w.proc.terminate()
+    for w in workers:
+        w.proc.join(1.0)
+        if w.proc.is_alive():
+            w.proc.kill()
+            w.proc.join(1.0)
+        try:
+            w.conn.close()
+        except OSError:
+            pass
+    workers.clear()
+
+
+class ProcessPool:
+    """`size` worker processes of one engine, started lazily by the first `run` and reused until `close`."""
+
+    def __init__(self, name: str, factory: Callable[[], object], size: int, *, method: str = START_METHOD) -> None:
+        self.name = name
+        self.factory = factory
+        self.size = max(1, size)
+        self.method = method
+        self._ctx = multiprocessing.get_context(method)
+        self._workers: list[_Worker] = []
+        self._started: float | None = None
+        #: Seconds from starting the workers until the first one was ready (model loaded).
+        self.startup_s: float | None = None
+        self._finalizer = weakref.finalize(self, _stop, self._workers, True)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._workers)
+
+    def _start(self, warm) -> None:
+        self._started = time.perf_counter()
+        for i in range(self.size):
+            parent, child = self._ctx.Pipe()
+            proc = self._ctx.Process(target=_worker, name=f"audiogen-{self.name}-{i + 1}", daemon=True,
+                                     args=(child, self.name, self.factory, warm, os.getcwd(), dict(os.environ)))
+            proc.start()
+            child.close()
+            self._workers.append(_Worker(proc, parent))
+
+    def run(self, tasks: Sequence[tuple[str, object]], on_result: Callable[[int, object], None]) -> None:
+        """Narrate every (text, voice) task; `on_result(index, samples)` runs here as each clip lands.
+
+        The first failure stops the hand-out; phrases already being narrated still land (and are
+        kept), then the failure is raised. A worker that dies is an EngineError naming its phrase.
+        """
+        if not tasks:
+            return
+        if not self._workers:
+            self._start(tasks[0][1])
+        todo = deque(range(len(tasks)))
+        error: AudiogenError | None = None
+        lost = False
+        try:
+            while True:
+                for w in self._workers:
+                    if w.state == "idle" and todo and error is None:
+                        w.task = todo.popleft()
+                        w.conn.send((w.task, *tasks[w.task]))
+                        w.state = "busy"
+                if not any(w.state == "busy" for w in self._workers) and (error is not None or not todo):
+                    break
+                if not self._workers:  # every worker failed to start: `error` says why
+                    break
+                ready = set(wait([w.conn for w in self._workers] + [w.proc.sentinel for w in self._workers]))
+                for w in list(self._workers):
+                    if w.conn in ready or (w.proc.sentinel in ready and w.conn.poll()):
+                        try:
+                            kind, index, payload = w.conn.recv()
+                        except (EOFError, OSError):
+                            kind, index, payload = "died", None, None
+                        if kind == "ready":
+                            w.state = "idle"
+                            if self.startup_s is None and self._started is not None:
+                                self.startup_s = time.perf_counter() - self._started
+                        elif kind == "ok":
+                            w.state, w.task = "idle", None
+                            on_result(index, payload)
+                        elif kind == "err":
+                            w.state, w.task = "idle", None
+                            error = error or payload
+                        elif kind == "failed":
+                            w.state = "failed"
+                            error = error or payload
+                            self._drop(w)
+                            lost = True
+                        if kind != "died":
+                            continue
+                    elif w.proc.sentinel not in ready:
+                        continue
+                    # the process ended without a word: it crashed
+                    w.proc.join(1.0)
+                    code = w.proc.exitcode
+                    how = (f"killed by {_signal_name(code)}" if code is not None and code < 0
+                           else f"exit code {code}")
+                    doing = f"while narrating {tasks[w.task][0][:60]!r}" if w.task is not None else "while starting"
+                    error = error or EngineError(
+                        f"a {self.name} worker process died ({how}) {doing}",
+                        hint="a crash inside the engine or its voice model; AUDIOGEN_WORKERS=1 narrates "
+                             "in the main process instead")
+                    self._drop(w)
+                    lost = True
+        except BaseException:
+            self.close(force=True)  # Ctrl-C, or on_result failed: no half-answered workers left behind
+            raise
+        if error is not None:
+            if lost:
+                self.close()  # a pool that lost a worker is not reused: the next run starts a fresh one
+            raise error
+
+    def _drop(self, w: _Worker) -> None:
+        self._workers.remove(w)
+        _stop([w], force=True)
+
+    def close(self, *, force: bool = False) -> None:
+        """Stop the workers (after their current phrase, or at once with `force`); safe to call twice."""
+        _stop(self._workers, force)
+
+
+# -- threads for network engines --------------------------------------------------------------------
+class RateLimiter:
+    """A token bucket shared by threads: at most `rate` acquisitions a second, bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], object] = time.sleep) -> None:
+        self.rate = float(rate)
+        self.burst = max(1, int(burst))
+        self._clock, self._sleep = clock, sleep
+        self._tokens = float(self.burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting for it if the bucket is empty; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= 1.0  # below zero = a reservation: concurrent callers queue up in turn
+            wait_s = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+        if wait_s > 0:
+            self._sleep(wait_s)
+        return wait_s
+
+
+def run_threads(fn: Callable[[object], object], items: Sequence[object], workers: int,
+                on_result: Callable[[int, object], None]) -> None:
+    """`fn(item)` for every item on up to `workers` daemon threads; `on_result(index, value)` runs here.
+
+    The first failure stops the hand-out; calls already under way finish (and land), then it is raised.
+    On KeyboardInterrupt nothing is waited for: the threads are daemons and take no new item.
+    """
+    pending = deque(enumerate(items))
+    lock = threading.Lock()
+    stop = threading.Event()
+    results: queue.Queue = queue.Queue()
+    taken = [0]
+
+    def loop() -> None:
+        while not stop.is_set():
+            with lock:
+                if not pending:
+                    return
+                index, item = pending.popleft()
+                taken[0] += 1
+            try:
+                results.put((index, True, fn(item)))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                results.put((index, False, e))
+
+    threads = [threading.Thread(target=loop, daemon=True, name=f"audiogen-synth-{i + 1}")
+               for i in range(max(1, min(workers, len(items))))]
+    for t in threads:
+        t.start()
+    received = 0
+    error: BaseException | None = None
+    try:
+        while True:
+            with lock:
+                done = received == taken[0] and (stop.is_set() or not pending)
+            if done:
+                break
+            try:
+                index, ok, value = results.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            received += 1
+            if ok:
+                on_result(index, value)
+            else:
+                error = error or value
+                stop.set()
+    except BaseException:
+        stop.set()
+        raise
+    if error is not None:
+        raise error
