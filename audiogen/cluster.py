@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from .engines import VoiceRequest
-from .errors import AudiogenError, EngineError, EngineUnavailable, OutputError
+from .errors import AudiogenError, EngineError, OutputError
 
 #: Task retries on top of Dask's own rescheduling of a dead worker's tasks.
 RETRIES = 2
@@ -101,7 +101,7 @@ def narrate_on_cluster(client, narrator, routines: list, progress: Callable[[str
             texts = spoken_texts(routine)
             progress("narrate", {"title": routine.title, "index": i, "total": len(pending), "clips": len(texts)})
             try:
-                got = _choose(narrator, routine)
+                got = narrator.choose(routine)
             except AudiogenError as e:
                 out[src] = e
                 continue
@@ -148,39 +148,11 @@ def narrate_on_cluster(client, narrator, routines: list, progress: Callable[[str
             if explicit or not isinstance(errors[0], EngineError):
                 out[src] = errors[0]
             else:  # auto: that engine is out for this build; narrate the routine again with the next one
-                narrator._down[narration.engine] = errors[0].message
+                narrator.mark_down(narration.engine, errors[0].message)
                 pending.append((src, routine))
         for key in failed:
             shared.pop(key, None)
     return out
-
-
-def _choose(narrator, routine):
-    """(engine, voice id, request, notes) for a routine, like `Narrator.narrate` but without synthesising."""
-    from .narrate import voice_request
-
-    voice = voice_request(routine)
-    names = narrator.candidates(routine)
-    explicit = len(names) == 1 and (narrator.engine_override or routine.voice.engine) != "auto"
-    skipped = []
-    for name in names:
-        got = narrator._usable(name, voice, explicit)
-        if isinstance(got, str):
-            skipped.append(f"{name}: {got}")
-            continue
-        engine, voice_id, req = got
-        notes = []
-        if skipped and not explicit:
-            note = f"narrated by {engine.name} ({voice_id}) because " + "; ".join(skipped)
-            notes.append(note)
-            if note not in narrator._told:
-                narrator._told.add(note)
-                narrator.notify(note)
-        return engine, voice_id, req, notes
-    raise EngineUnavailable(
-        f"no engine can narrate language {routine.language!r}: " + "; ".join(skipped),
-        hint="install an offline voice or check the language code (audiogen voices)",
-    )
 
 
 def render_on_cluster(client, todo: list, narrations: dict, prepare, complete, fail,

@@ -110,6 +110,13 @@ class _Group:
     routines: list[tuple[Routine, list[str]]] = field(default_factory=list)
 
 
+def _no_engine(routine: Routine, skipped: list[str]) -> EngineUnavailable:
+    return EngineUnavailable(
+        f"no engine can narrate language {routine.language!r}: " + "; ".join(skipped),
+        hint="install an offline voice or check the language code (audiogen voices)",
+    )
+
+
 class Narrator:
     """Resolves `auto` (gTTS, then offline voices) and fills the clip cache.
 
@@ -241,20 +248,42 @@ class Narrator:
             except EngineError as e:  # unreachable, rate-limited, refused: auto tries the next engine
                 if explicit:
                     raise
-                self._down[name] = e.message
+                self.mark_down(name, e.message)
                 skipped.append(f"{name}: {e.message}")
                 continue
-            if skipped and not explicit:
-                note = f"narrated by {engine.name} ({voice_id}) because " + "; ".join(skipped)
-                narration.notes.append(note)
-                if note not in self._told:
-                    self._told.add(note)
-                    self.notify(note)
+            if not explicit:
+                narration.notes += self._fallback_note(engine.name, voice_id, skipped)
             return narration
-        raise EngineUnavailable(
-            f"no engine can narrate language {routine.language!r}: " + "; ".join(skipped),
-            hint="install an offline voice or check the language code (audiogen voices)",
-        )
+        raise _no_engine(routine, skipped)
+
+    def choose(self, routine: Routine) -> tuple[Engine, str, VoiceRequest, list[str]]:
+        """(engine, voice id, request, notes): the first engine that can narrate `routine`, without
+        synthesising (a cluster build synthesises elsewhere and reports failures with `mark_down`)."""
+        voice = voice_request(routine)
+        explicit = self._explicit(routine)
+        skipped: list[str] = []
+        for name in self.candidates(routine):
+            got = self._usable(name, voice, explicit)
+            if isinstance(got, str):
+                skipped.append(f"{name}: {got}")
+                continue
+            engine, voice_id, req = got
+            return engine, voice_id, req, [] if explicit else self._fallback_note(engine.name, voice_id, skipped)
+        raise _no_engine(routine, skipped)
+
+    def mark_down(self, engine: str, reason: str) -> None:
+        """`engine` failed in this build: `auto` skips it from now on, saying why."""
+        self._down[engine] = reason
+
+    def _fallback_note(self, engine: str, voice_id: str, skipped: list[str]) -> list[str]:
+        """The note saying which engine narrated and why the ones before it did not (printed once)."""
+        if not skipped:
+            return []
+        note = f"narrated by {engine} ({voice_id}) because " + "; ".join(skipped)
+        if note not in self._told:
+            self._told.add(note)
+            self.notify(note)
+        return [note]
 
     def prefetch(self, routines: Iterable[tuple[Routine, list[str]]],
                  on_clip: Callable[[str, bool], None] | None = None) -> int:
