@@ -27,26 +27,24 @@ from .atomic import atomic_path, sweep_orphans, write_text
 from .cache import CACHE_FORMAT, ClipCache
 from .errors import AudiogenError, OutputError, RoutineError
 from .ffmpeg import INTERNAL_RATE
+from .leveling import PEAK_CEILING_DB, LevelPlan, level_session
 from .library import LibraryConfig, OutputSettings, load_library_config, routine_files
 from .limiter import limit_stream
 from .loader import load_routine
-from .loudness import LoudnessMeter, gated_loudness, metered
+from .loudness import LoudnessMeter, metered
 from .model import Routine
 from .narrate import SPEECH_RMS_DBFS, Narration, Narrator
 from .planner import Event, Plan, plan_routine, sound_refs, spoken_texts
-from .render import Bed, encode_mp3, mix_blocks, mix_parts
+from .render import Bed, encode_mp3, mix_blocks
 from .slug import slugify
 from .soundref import is_builtin, resolve_path
 from .variants import fit_length, variant_label
 
 MANIFEST = ".audiogen-manifest.json"
 #: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.
-RENDER_FORMAT = 6
+RENDER_FORMAT = 7
 #: Cue sounds peak here, under the voice's limited peaks.
 CUE_PEAK = 10 ** (-10 / 20)
-#: The mix limiter's ceiling: room under -1 dBTP for inter-sample peaks and the MP3 encoder's overshoot
-#: (measured up to 2.4 dB on a limited voice over a boosted drone at 64 kbit/s).
-PEAK_CEILING_DB = -4.0
 
 Progress = Callable[[str, dict], None]
 
@@ -195,8 +193,9 @@ class Interrupted(KeyboardInterrupt):
 def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | None = None) -> float | None:
     """Mix, normalise, encode and tag a session into `mp3_path` (not atomic: callers give a temp path).
 
-    Loudness is solved in one analysis pass (mixing is ~1 s per hour, far cheaper than encoding or than
-    keeping the PCM), then the second pass is encoded with that gain. Returns the LUFS written.
+    The gains are solved first (`leveling.level_session`: the voice alone, the bed from its loop, and
+    the stretches the limiter works on), then the session is mixed once, straight into the encoder,
+    and metered on the way. Returns the LUFS written.
     """
     from .tags import ChapterMark, write_tags
 
@@ -204,23 +203,18 @@ def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | 
     ceiling = 10 ** (PEAK_CEILING_DB / 20)
     level = LevelPlan()
     if settings.loudness is not None:
-        level = level_session(mix_parts(plan, audio.load, bed), bed, settings.loudness)
-        if level.limited:
-            # the limiter will take some loudness where it works: measure what it leaves, correct once
-            meter = LoudnessMeter()
-            for block in limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db,
-                                                 bed_gain_db=level.bed_gain_db), ceiling):
-                meter.add(block)
-            level = level.corrected(settings.loudness - meter.integrated(), bed)
-    final = LoudnessMeter()
+        level = level_session(plan, audio.load, bed, settings.loudness)
     # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
-    mix = limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db, bed_gain_db=level.bed_gain_db),
-                       ceiling)
-    encode_mp3(metered(_unless(cancel, mix), final), mp3_path, bitrate=settings.bitrate, channels=settings.channels,
-               sample_rate=settings.sample_rate)
+    mix = _unless(cancel, limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db,
+                                                  bed_gain_db=level.bed_gain_db), ceiling))
+    # The leveller's prediction is what was written (tests read it back with ffmpeg's ebur128); metering
+    # again would cost CPU the encoder, on the other core, measurably loses to. Unlevelled: meter it.
+    final = LoudnessMeter() if level.predicted is None else None
+    encode_mp3(mix if final is None else metered(mix, final), mp3_path, bitrate=settings.bitrate,
+               channels=settings.channels, sample_rate=settings.sample_rate)
     write_tags(mp3_path, audio.tags, [ChapterMark(c.title, c.start_ms, c.end_ms) for c in plan.chapters])
-    lufs = final.integrated()
-    return round(lufs, 2) if np.isfinite(lufs) else None
+    lufs = final.integrated() if final is not None else level.predicted
+    return round(float(lufs), 2) if np.isfinite(lufs) else None
 
 
 def render_bytes(audio: SessionAudio) -> tuple[bytes, float | None]:
@@ -231,70 +225,6 @@ def render_bytes(audio: SessionAudio) -> tuple[bytes, float | None]:
         path = Path(tmp) / "session.mp3"
         lufs = render_audio(audio, path)
         return path.read_bytes(), lufs
-
-
-@dataclass
-class LevelPlan:
-    """The gains that bring a session to its loudness target."""
-
-    gain_db: float = 0.0
-    bed_gain_db: float = 0.0
-    predicted: float | None = None
-    limited: bool = False  # the limiter will work on the voice's peaks
-
-    def corrected(self, short_db: float, bed: Bed | None) -> LevelPlan:
-        """Make up `short_db` the limiter took: on the bed when it is boosted, else on everything."""
-        if not np.isfinite(short_db) or abs(short_db) < 0.05:
-            return self
-        if self.bed_gain_db > 0 and bed is not None:
-            boost = min(max(0.0, self.bed_gain_db + short_db), -bed.volume_db)
-            return LevelPlan(self.gain_db, boost, self.predicted, self.limited)
-        return LevelPlan(self.gain_db + short_db, self.bed_gain_db, self.predicted, self.limited)
-
-
-def level_session(parts: Iterable[tuple[np.ndarray, np.ndarray | None]], bed: Bed | None, target: float,
-                  ceiling_db: float = PEAK_CEILING_DB) -> LevelPlan:
-    """Find the gain (and, if needed, a bed boost) that brings the mix to `target` LUFS, in one pass.
-
-    Voice and bed are measured apart, as 100 ms K-weighted energies; they are uncorrelated, so the
-    mix's energy at any pair of gains is their weighted sum and the gated loudness is solved for
-    without mixing again. The voice may rise until its peaks meet the limiter's ceiling (plus 1.5 dB
-    the limiter takes smoothly). A session that is mostly bed cannot reach -16 LUFS on the voice alone
-    (gated loudness counts the quiet bed): then the bed is raised too, never above the voice's level.
-    """
-    voice_meter, bed_meter = LoudnessMeter(), LoudnessMeter()
-    for voice, under in parts:
-        voice_meter.add(voice)
-        if under is not None:
-            bed_meter.add(under)
-    ev = voice_meter.subblock_energies()
-    eb = bed_meter.subblock_energies() if bed is not None else np.zeros_like(ev)
-    if len(eb) != len(ev):
-        eb = np.zeros_like(ev)
-
-    def loudness(g: float, b: float) -> float:
-        return gated_loudness(10 ** (g / 10) * ev + 10 ** ((g + b) / 10) * eb)
-
-    def solve(f, lo: float, hi: float) -> float:
-        """The x in [lo, hi] where f(x) is nearest `target` (f rises with x, gating aside)."""
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            if f(mid) < target:
-                lo = mid
-            else:
-                hi = mid
-        return (lo + hi) / 2
-
-    if not np.isfinite(loudness(0.0, 0.0)):
-        return LevelPlan()
-    peak_db = 20 * np.log10(voice_meter.peak) if voice_meter.peak > 0 else -120.0
-    g_max = ceiling_db - peak_db + 1.5
-    g = solve(lambda x: loudness(x, 0.0), -60.0, g_max)
-    b = 0.0
-    if loudness(g, 0.0) < target - 0.2 and bed is not None and bed.volume_db < 0:
-        b = solve(lambda x: loudness(g, x), 0.0, -bed.volume_db)
-    # a limiter trimming the loudest peaks by under 1.5 dB costs a few hundredths of a LU: no correction pass
-    return LevelPlan(g, b, loudness(g, b), limited=g + peak_db > ceiling_db + 1.5 or b > 0)
 
 
 def fingerprint(routine: Routine, settings: OutputSettings, engine_key: list[str], extra: dict) -> str:

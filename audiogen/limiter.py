@@ -14,6 +14,8 @@ import numpy as np
 from .ffmpeg import INTERNAL_RATE
 
 WINDOW_MS = 3.0
+#: Over-ceiling stretches closer than this many samples get one gain computation.
+MERGE_GAP = 8192
 
 
 def running_min(x: np.ndarray, size: int) -> np.ndarray:
@@ -53,7 +55,8 @@ def gain_curve(x: np.ndarray, ceiling: float, window_ms: float = WINDOW_MS) -> n
     if not len(over):
         return gain
     reach = 2 * w + 1
-    breaks = np.flatnonzero(np.diff(over) > 2 * reach) + 1
+    # stretches closer than ~0.2 s are done as one: numpy call overhead would cost more than the gap
+    breaks = np.flatnonzero(np.diff(over) > max(2 * reach, MERGE_GAP)) + 1
     for first, last in zip(np.r_[0, breaks], np.r_[breaks, len(over)], strict=True):
         a, b = max(0, over[first] - reach), min(len(x), over[last - 1] + reach + 1)
         gain[a:b] = _gain_curve(x[a:b], ceiling, w)

@@ -7,6 +7,7 @@ overlap are gated at -70 LUFS absolute and -10 LU relative. Agrees with ffmpeg's
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -14,8 +15,8 @@ import numpy as np
 from .ffmpeg import INTERNAL_RATE
 
 
-def _k_weighting_power(n: int, rate: int) -> np.ndarray:
-    """|H(f)|^2 of the two K-weighting biquads at the rfft bins of an n-point transform."""
+def _k_weighting(freqs: np.ndarray, rate: int) -> np.ndarray:
+    """The complex response of the two K-weighting biquads at `freqs` (Hz)."""
     # stage 1: high shelf (+4 dB above ~1.7 kHz); stage 2: high-pass at ~38 Hz (BS.1770, any rate)
     f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
     k = np.tan(np.pi * f0 / rate)
@@ -29,12 +30,52 @@ def _k_weighting_power(n: int, rate: int) -> np.ndarray:
     a0 = 1 + k / q + k * k
     b_hp = [1.0, -2.0, 1.0]
     a_hp = [1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
-    z = np.exp(-1j * 2 * np.pi * np.fft.rfftfreq(n, 1 / rate) / rate)
+    z = np.exp(-1j * 2 * np.pi * freqs / rate)
 
     def response(b, a):
         return (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
 
-    return np.abs(response(b_shelf, a_shelf) * response(b_hp, a_hp)) ** 2
+    return response(b_shelf, a_shelf) * response(b_hp, a_hp)
+
+
+@functools.lru_cache(maxsize=8)
+def _k_weighting_power(n: int, rate: int) -> np.ndarray:
+    """|H(f)|^2 of the K-weighting at the rfft bins of an n-point transform."""
+    return np.abs(_k_weighting(np.fft.rfftfreq(n, 1 / rate), rate)) ** 2
+
+
+#: The K-weighting's impulse response has decayed below 1e-9 of its start after this many samples
+#: (its slowest pole is the 38 Hz high-pass: a time constant of ~4 ms), so filtering by FFT blocks
+#: with this much overlap is exact to float precision.
+_K_TAPS = 8192
+
+
+def periodic_slot_stats(loop: np.ndarray, slot: int, rate: int = INTERNAL_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """K-weighted energy and sample peak of each `slot`-sample slot of a loop that repeats forever.
+
+    Energies are sums of squares over the slot (a short last slot is scaled up to a whole one). The
+    loop is filtered by FFT blocks with wrap-around context, so memory stays a few blocks whatever
+    the loop's length.
+    """
+    x = np.asarray(loop, dtype=np.float32)
+    size = len(x)
+    n_fft = 1 << 17
+    hop = n_fft - _K_TAPS
+    h = np.fft.irfft(_k_weighting(np.fft.rfftfreq(1 << 16, 1 / rate), rate), n=1 << 16)[:_K_TAPS]
+    hf = np.fft.rfft(h, n=n_fft)
+    power = np.empty(size, dtype=np.float32)
+    for c0 in range(0, size, hop):
+        c1 = min(size, c0 + hop)
+        idx = np.arange(c0 - _K_TAPS, c1) % size  # the periodic input, with the filter's history
+        y = np.fft.irfft(np.fft.rfft(x[idx], n=n_fft) * hf, n=n_fft)[_K_TAPS : _K_TAPS + c1 - c0]
+        power[c0:c1] = y * y
+    n_slots = -(-size // slot)
+    pad = n_slots * slot - size
+    energy = np.pad(power, (0, pad)).reshape(n_slots, slot).sum(axis=1, dtype=np.float64)
+    peak = np.pad(np.abs(x), (0, pad)).reshape(n_slots, slot).max(axis=1).astype(np.float64)
+    if pad:
+        energy[-1] *= slot / (slot - pad)
+    return energy, peak
 
 
 class LoudnessMeter:
@@ -49,6 +90,7 @@ class LoudnessMeter:
         if self.sub % 2 == 0:
             self.bins[-1] = 1.0
         self.energies: list[np.ndarray] = []
+        self.peaks: list[np.ndarray] = []  # sample peak of every sub-block
         self.peak = 0.0
         self._rest = np.zeros(0, dtype=np.float32)
 
@@ -60,12 +102,22 @@ class LoudnessMeter:
         self._rest = x[whole:].copy()
         if whole:
             frames = x[:whole].reshape(-1, self.sub)
-            spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-            self.energies.append((spec * self.weights * self.bins).sum(axis=1) / (self.sub * self.sub))
+            peaks = np.abs(frames).max(axis=1)
+            self.peaks.append(peaks)
+            energies = np.zeros(len(frames))
+            live = np.flatnonzero(peaks)  # silent sub-blocks (most of a voice track) need no transform
+            if len(live):
+                spec = np.abs(np.fft.rfft(frames if len(live) == len(frames) else frames[live], axis=1)) ** 2
+                energies[live] = (spec * self.weights * self.bins).sum(axis=1) / (self.sub * self.sub)
+            self.energies.append(energies)
 
     def subblock_energies(self) -> np.ndarray:
         """K-weighted mean square of every 100 ms sub-block so far."""
         return np.concatenate(self.energies) if self.energies else np.zeros(0)
+
+    def subblock_peaks(self) -> np.ndarray:
+        """Sample peak of every 100 ms sub-block so far."""
+        return np.concatenate(self.peaks) if self.peaks else np.zeros(0, dtype=np.float32)
 
     def integrated(self) -> float:
         """Integrated loudness in LUFS (-inf for silence)."""

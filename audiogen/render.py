@@ -43,7 +43,11 @@ def ms_to_samples(ms: float) -> int:
 
 
 class _DuckEnvelope:
-    """How far (0..1) the bed is ducked at each sample: trapezoids around merged speech intervals."""
+    """How far (0..1) the bed is ducked at each sample: trapezoids around merged speech intervals.
+
+    Spans whose ramps would touch are merged, so every sample lies in at most one span's ramped
+    extent [start - attack, end + release]: the amount anywhere is found by one binary search.
+    """
 
     def __init__(self, events: list[Event]) -> None:
         a, r = ms_to_samples(DUCK_ATTACK_MS), ms_to_samples(DUCK_RELEASE_MS)
@@ -54,23 +58,163 @@ class _DuckEnvelope:
                 spans[-1][1] = max(spans[-1][1], t)
             else:
                 spans.append([s, t])
-        self.spans = spans
-        self.ends = [t + r for _, t in spans]
+        self.starts = np.array([s for s, _ in spans], dtype=np.int64)
+        self.stops = np.array([t for _, t in spans], dtype=np.int64)
         self.a, self.r = a, r
 
-    def amount(self, b0: int, b1: int) -> np.ndarray:
-        out = np.zeros(b1 - b0, dtype=np.float32)
-        i = bisect.bisect_left(self.ends, b0)
-        idx = None
-        while i < len(self.spans) and self.spans[i][0] - self.a < b1:
-            s, t = self.spans[i]
-            if idx is None:
-                idx = np.arange(b0, b1, dtype=np.float64)
-            up = np.clip((idx - (s - self.a)) / self.a, 0.0, 1.0)
-            down = np.clip(((t + self.r) - idx) / self.r, 0.0, 1.0)
-            np.maximum(out, np.minimum(up, down).astype(np.float32), out=out)
+    def at(self, idx: np.ndarray) -> np.ndarray:
+        """The duck amount at sample positions `idx` (any order), float32."""
+        i = np.searchsorted(self.stops + self.r, idx, side="right")
+        i = np.minimum(i, len(self.starts) - 1) if len(self.starts) else i
+        out = np.zeros(len(idx), dtype=np.float32)
+        if not len(self.starts):
+            return out
+        s, t = self.starts[i], self.stops[i]
+        up = (idx - (s - self.a)) / self.a
+        down = ((t + self.r) - idx) / self.r
+        return np.clip(np.minimum(up, down), 0.0, 1.0).astype(np.float32)
+
+    def amount(self, b0: int, b1: int) -> np.ndarray | None:
+        """The duck amount over samples [b0, b1), or None where nothing is ducked; work only where it is."""
+        i = int(np.searchsorted(self.stops + self.r, b0, side="right"))
+        out = None
+        while i < len(self.starts) and int(self.starts[i]) - self.a < b1:
+            s, t = int(self.starts[i]), int(self.stops[i])
+            lo, hi = max(b0, s - self.a), min(b1, t + self.r)
+            idx = np.arange(lo, hi, dtype=np.float32)
+            if out is None:
+                out = np.zeros(b1 - b0, dtype=np.float32)
+            out[lo - b0 : hi - b0] = np.clip(np.minimum((idx - (s - self.a)) / self.a, ((t + self.r) - idx) / self.r),
+                                             0.0, 1.0)
             i += 1
         return out
+
+
+class BedTrack:
+    """The bed as heard under one session: the loop tiled, at its level, faded, and ducked under speech."""
+
+    SLOT = INTERNAL_RATE // 100  # 10 ms: the resolution of the bed's analytic energy and peak
+
+    def __init__(self, bed: Bed, events: list[Event], total: int) -> None:
+        self.bed, self.total = bed, total
+        self.loop = np.ascontiguousarray(bed.loop, dtype=np.float32)
+        self.duck = _DuckEnvelope(events)
+        self.fade_in, self.fade_out = ms_to_samples(bed.fade_in_ms), ms_to_samples(bed.fade_out_ms)
+        self.level = np.float32(10 ** (bed.volume_db / 20))
+        self.depth = bed.duck_db
+
+    def gain(self, idx: np.ndarray, amount: np.ndarray | None = None) -> np.ndarray:
+        """The bed's gain (level, duck, fades) at sample positions `idx`, float32.
+
+        `amount` is the duck there when the caller has it (None: nothing ducked); else it is looked up.
+        """
+        g = np.full(len(idx), self.level, dtype=np.float32)
+        if self.depth:
+            if amount is None and not isinstance(idx, range):
+                amount = self.duck.at(idx)
+            if amount is not None:
+                g *= np.exp(amount * np.float32(self.depth * np.log(10) / 20))
+        lo, hi = (idx[0], idx[-1]) if isinstance(idx, range) else (idx.min(), idx.max())
+        if self.fade_in and lo < self.fade_in:
+            g *= np.clip(np.asarray(idx) / self.fade_in, 0.0, 1.0).astype(np.float32)
+        if self.fade_out and hi >= self.total - self.fade_out:
+            g *= np.clip((self.total - np.asarray(idx)) / self.fade_out, 0.0, 1.0).astype(np.float32)
+        return g
+
+    def block(self, b0: int, b1: int) -> np.ndarray:
+        """Bed samples [b0, b1) of the session."""
+        n, size = b1 - b0, len(self.loop)
+        out = np.empty(n, dtype=np.float32)
+        pos, at = b0 % size, 0
+        while at < n:  # the loop tiled by slices: no index arrays
+            take = min(n - at, size - pos)
+            out[at : at + take] = self.loop[pos : pos + take]
+            at, pos = at + take, 0
+        amount = self.duck.amount(b0, b1) if self.depth else None
+        faded = (self.fade_in and b0 < self.fade_in) or (self.fade_out and b1 > self.total - self.fade_out)
+        if amount is not None or faded:
+            out *= self.gain(range(b0, b1), amount)
+        else:
+            out *= self.level
+        return out
+
+    def slot_energies(self, sub: int) -> tuple[np.ndarray, np.ndarray]:
+        """(K-weighted mean square of every whole `sub`-sample sub-block, peak bound of every 10 ms slot).
+
+        Computed without generating the bed: the loop is K-weighted once (it is periodic, so the
+        filter's output is too), and each 10 ms slot of the session is that loop's energy at the
+        slot's position times the gain there squared; the gain moves over hundreds of ms, so this
+        agrees with metering the generated bed to a few hundredths of a dB.
+        """
+        from .loudness import periodic_slot_stats
+
+        slot, size = self.SLOT, len(self.loop)
+        energy, peak = periodic_slot_stats(self.loop, slot)
+        per = sub // slot
+        n_sub, n_slots = self.total // sub, self.total // slot
+        sub_e, slot_peak = np.zeros(n_sub), np.zeros(n_slots)
+        chunk = per * 6000  # ten minutes of slots at a time: memory does not grow with the session
+        for j0 in range(0, n_slots, chunk):
+            j = np.arange(j0, min(n_slots, j0 + chunk), dtype=np.int64)
+            m, frac = np.divmod(j * slot % size, slot)
+            nxt = (m + 1) % len(energy)
+            e = energy[m] + (frac / slot) * (energy[nxt] - energy[m])
+            centres = j * slot + slot // 2
+            g = self.gain(centres).astype(np.float64)
+            # the gain's largest value in a slot is at one of its ends (ramps are monotonic over 10 ms)
+            g_hi = np.maximum(self.gain(j * slot), self.gain(np.minimum(j * slot + slot, self.total)))
+            slot_peak[j] = np.maximum(peak[m], peak[nxt]) * np.maximum(g_hi, g)
+            whole = min(len(j), n_sub * per - j0) // per * per
+            if whole > 0:
+                k0 = j0 // per
+                sub_e[k0 : k0 + whole // per] = (e[:whole] * g[:whole] ** 2).reshape(-1, per).sum(axis=1) / sub
+        return sub_e, slot_peak
+
+
+class Mixer:
+    """Mixes a planned session: as a stream of blocks, or any range on its own (the same samples)."""
+
+    def __init__(self, plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | None = None) -> None:
+        self.plan, self.load = plan, load
+        self.total = ms_to_samples(plan.length_ms)
+        self.audible = sorted((e for e in plan.events if e.kind in ("speech", "cue")), key=lambda e: e.start_ms)
+        self.starts = [ms_to_samples(e.start_ms) for e in self.audible]
+        # the longest event (plus slack for rounding) bounds how far back a range must look for sounds
+        self.reach = max((ms_to_samples(e.length_ms) for e in self.audible), default=0) + INTERNAL_RATE
+        self.bed = BedTrack(bed, self.audible, self.total) if bed is not None else None
+
+    @staticmethod
+    def _add(voice: np.ndarray, b0: int, sounds: Iterable[tuple[int, np.ndarray]]) -> None:
+        b1 = b0 + len(voice)
+        for s, x in sounds:
+            lo, hi = max(s, b0), min(s + len(x), b1)
+            if hi > lo:
+                voice[lo - b0 : hi - b0] += x[lo - s : hi - s]
+
+    def blocks(self, block: int = BLOCK_SAMPLES, *, with_bed: bool = True
+               ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Yield (voice and cues, bed) float32 blocks, loading each sound when it starts."""
+        bed = self.bed if with_bed else None
+        active: list[tuple[int, np.ndarray]] = []  # (start sample, samples)
+        nxt = 0
+        for b0 in range(0, self.total, block):
+            b1 = min(self.total, b0 + block)
+            while nxt < len(self.audible) and self.starts[nxt] < b1:
+                active.append((self.starts[nxt], self.load(self.audible[nxt])))
+                nxt += 1
+            voice = np.zeros(b1 - b0, dtype=np.float32)
+            self._add(voice, b0, active)
+            active = [(s, x) for s, x in active if s + len(x) > b1]
+            yield voice, (bed.block(b0, b1) if bed is not None else None)
+
+    def range(self, b0: int, b1: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(voice and cues, bed) for samples [b0, b1) alone, equal to the same stretch of `blocks`."""
+        b0, b1 = max(0, b0), min(self.total, b1)
+        lo = bisect.bisect_left(self.starts, b0 - self.reach)
+        hi = bisect.bisect_left(self.starts, b1)
+        voice = np.zeros(max(0, b1 - b0), dtype=np.float32)
+        self._add(voice, b0, ((self.starts[i], self.load(self.audible[i])) for i in range(lo, hi)))
+        return voice, (self.bed.block(b0, b1) if self.bed is not None and b1 > b0 else None)
 
 
 def mix_parts(
@@ -81,40 +225,7 @@ def mix_parts(
     block: int = BLOCK_SAMPLES,
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """Yield (voice and cues, bed) float32 mono blocks at INTERNAL_RATE, exactly plan.length_ms long."""
-    total = ms_to_samples(plan.length_ms)
-    audible = sorted((e for e in plan.events if e.kind in ("speech", "cue")), key=lambda e: e.start_ms)
-    starts = [ms_to_samples(e.start_ms) for e in audible]
-    duck = _DuckEnvelope(audible) if bed is not None else None
-    active: list[tuple[int, np.ndarray]] = []  # (start sample, samples)
-    nxt = 0
-    if bed is not None:
-        loop = bed.loop.astype(np.float32)
-        fade_in, fade_out = ms_to_samples(bed.fade_in_ms), ms_to_samples(bed.fade_out_ms)
-        level, depth = bed.volume_db, bed.duck_db
-    for b0 in range(0, total, block):
-        b1 = min(total, b0 + block)
-        voice = np.zeros(b1 - b0, dtype=np.float32)
-        under = None
-        if bed is not None:
-            idx = np.arange(b0, b1)
-            gain = np.power(10.0, (level + depth * duck.amount(b0, b1)) / 20.0, dtype=np.float32)
-            if fade_in:
-                gain *= np.clip(idx / fade_in, 0.0, 1.0).astype(np.float32)
-            if fade_out:
-                gain *= np.clip((total - idx) / fade_out, 0.0, 1.0).astype(np.float32)
-            under = loop[idx % len(loop)] * gain
-        while nxt < len(audible) and starts[nxt] < b1:
-            active.append((starts[nxt], load(audible[nxt])))
-            nxt += 1
-        still = []
-        for s, x in active:
-            lo, hi = max(s, b0), min(s + len(x), b1)
-            if hi > lo:
-                voice[lo - b0 : hi - b0] += x[lo - s : hi - s]
-            if s + len(x) > b1:
-                still.append((s, x))
-        active = still
-        yield voice, under
+    return Mixer(plan, load, bed).blocks(block)
 
 
 def mix_blocks(

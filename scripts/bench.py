@@ -12,8 +12,8 @@ over a looping, ducked rain bed, built by `audiogen.build` in a fresh process wi
 already warm, so what is measured is loading, planning, mixing, encoding and tagging. The baseline is
 the bundled ffmpeg alone encoding the same session's audio (from a WAV) at the same settings: LAME's
 speed depends on the content (a rain bed encodes about 30% slower than pink noise), so only the same
-audio makes the ratio mean "audiogen's overhead over the encoder". Peak RSS covers the build process and its
-ffmpeg encoder, sampled together from /proc.
+audio makes the ratio mean "audiogen's overhead over the encoder". Peak memory is the resident memory of
+the build process and its ffmpeg encoder together (their PSS, sampled from /proc: see RssSampler).
 """
 
 from __future__ import annotations
@@ -65,10 +65,13 @@ def child_build(path: str, out: str) -> None:
 
 
 class RssSampler(threading.Thread):
-    """Peak of (this process + its child processes) resident memory, sampled every 20 ms from /proc.
+    """Peak memory of this process and its child processes together, sampled every 20 ms from /proc.
 
-    getrusage's ru_maxrss of children counts the pages a child shared with Python before it exec'd
-    ffmpeg, so it overstates the encoder; /proc's VmRSS of the running ffmpeg does not.
+    Each process counts its proportional set size (PSS: a page shared by two processes counts half to
+    each), so the sum is the memory the build really holds. Plain VmRSS double-counts: for the moment
+    between fork and exec, the encoder's child is a copy of this process sharing all its pages, and a
+    sampler that lands there reports twice the build (getrusage's children ru_maxrss has the same flaw);
+    such a child is not counted.
     """
 
     def __init__(self) -> None:
@@ -79,18 +82,24 @@ class RssSampler(threading.Thread):
     @staticmethod
     def _rss_kb(pid: int | str) -> int:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     return int(line.split()[1])
         except OSError:
             pass
         return 0
 
     def _children(self) -> list[str]:
+        """Child processes that run a program of their own.
+
+        A child that has not exec'd yet is skipped: subprocess starts ffmpeg with vfork, and until the
+        exec the child shares this process's memory, which /proc then shows twice.
+        """
         kids = []
+        me = os.readlink("/proc/self/exe")
         for task in Path("/proc/self/task").iterdir():
             try:
-                kids += (task / "children").read_text().split()
+                kids += [k for k in (task / "children").read_text().split() if os.readlink(f"/proc/{k}/exe") != me]
             except OSError:
                 pass
         return kids
@@ -307,7 +316,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["AUDIOGEN_CACHE_DIR"] = str(Path(tmp) / "cache")
         os.environ["AUDIOGEN_OFFLINE"] = "1"
-        print(f"{'session':>8} {'length':>8} {'ffmpeg':>8} {'build':>8} {'ratio':>6} {'peak RSS':>9}")
+        print(f"{'session':>8} {'length':>8} {'ffmpeg':>8} {'build':>8} {'ratio':>6} {'peak mem':>9}")
         for minutes in [int(x) for x in args.lengths.split(",")]:
             src = Path(tmp) / f"bench{minutes}.yaml"
             src.write_text(routine_text(minutes))
