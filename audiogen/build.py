@@ -406,19 +406,18 @@ def _wrap_up(out_dir: Path, manifest: dict, jobs: list[_Job], config: LibraryCon
 
 def _build_on_cluster(client, todo: list[_Job], settings: OutputSettings, config: LibraryConfig,
                       options: BuildOptions, narrator: Narrator, manifest: dict, progress: Progress) -> None:
-    """The same two stages as a local build, as Dask tasks: clips, then sessions."""
-    from .cluster import narrate_on_cluster, render_on_cluster
+    """The same two stages as a local build, as Dask tasks (clips, then sessions), overlapping: a
+    routine's sessions render as soon as its clips are made."""
+    from .cluster import build_on_cluster
 
     lock = threading.Lock()
-    routines = list({j.source: (j.source, j.routine) for j in todo}.values())
-    narrations = narrate_on_cluster(client, narrator, routines, progress)
 
     def fail(job: _Job, error: AudiogenError | None) -> None:
         job.result.status = "failed"
         job.result.error = error or RoutineError("not narrated", path=str(job.source))
 
-    render_on_cluster(
-        client, todo, narrations,
+    build_on_cluster(
+        client, narrator, todo,
         prepare=lambda job, narration: _prepare_job(job, narration, settings, config, options),
         complete=lambda job, prep, narration, lufs: _complete_job(job, prep, narration, lufs, config, manifest,
                                                                   lock),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,6 +19,17 @@ from .errors import AudiogenError, EngineError, OutputError
 
 #: Task retries on top of Dask's own rescheduling of a dead worker's tasks.
 RETRIES = 2
+
+#: A throw-away `local:N` cluster has no dashboard, so it needs none of the diagnostics that feed one:
+#: Dask's statistical profiler samples every worker's stack 100 times a second, and the memory monitors
+#: and event-loop ticks wake every process 10 to 50 times a second. On a machine whose cores all run
+#: tasks that is CPU taken from them (measured: 1.7 CPU-s per 20 s idle with 2 workers, 0.3 without).
+LOCAL_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 def connect(address: str, timeout: float | None = None):
@@ -41,8 +52,11 @@ def connect(address: str, timeout: float | None = None):
                 n = int(address.split(":", 1)[1])
             except ValueError:
                 raise OutputError(f"bad scheduler {address!r}", hint="write local:N, e.g. local:2") from None
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+            import dask
+
+            with dask.config.set(LOCAL_CONFIG):  # read by the scheduler, nannies and workers as they start
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=logging.ERROR)
             return Client(cluster, timeout=timeout)
         return Client(address, timeout=timeout)
     except OutputError:
@@ -81,115 +95,243 @@ def render_remote(audio, clips: dict[str, np.ndarray]) -> tuple[bytes, float | N
 
 
 # -- the client's side ----------------------------------------------------------------------------
-def narrate_on_cluster(client, narrator, routines: list, progress: Callable[[str, dict], None]) -> dict:
-    """Stage 1: every routine's clips, synthesised on the cluster once per distinct phrase.
-
-    Returns {routine source: (Narration, {text: future or array}) or AudiogenError}; fills the local cache.
-    """
-    from distributed import as_completed
-
-    from .narrate import Narration
-    from .planner import spoken_texts
-
-    out: dict = {}
-    pending = list(routines)  # (source path, routine)
-    shared: dict[str, object] = {}  # cache key -> future, across the library
-    submitted: set[str] = set()  # keys synthesised on the cluster (not yet in the local cache)
-    while pending:
-        tried = []
-        for i, (src, routine) in enumerate(pending, start=1):
-            texts = spoken_texts(routine)
-            progress("narrate", {"title": routine.title, "index": i, "total": len(pending), "clips": len(texts)})
-            try:
-                got = narrator.choose(routine)
-            except AudiogenError as e:
-                out[src] = e
-                continue
-            engine, voice_id, req, notes = got
-            narration = Narration(engine.name, voice_id, {}, {}, notes=notes)
-            data: dict[str, object] = {}
-            for text in texts:
-                key = narrator.key(engine, voice_id, req, text)
-                narration.keys[text] = key
-                if key not in shared and narrator.cache.has(key):  # the client's cache: sent once
-                    shared[key] = client.scatter(narrator.cache.load(key), hash=False)
-                    narration.cache_hits += 1
-                    progress("clip", {"hit": True})
-                elif key not in shared:
-                    shared[key] = client.submit(synth_clip, engine.name, req, text, key=f"clip-{key}",
-                                                retries=RETRIES, pure=False)
-                    submitted.add(key)
-                    narration.synthesized += 1
-                else:
-                    narration.cache_hits += 1
-                data[text] = shared[key]
-            tried.append((src, routine, narration, data))
-        pending = []
-        futures = {shared[k]: k for k in submitted}
-        submitted = set()
-        failed: dict[str, BaseException] = {}
-        for fut in as_completed(list(futures)):
-            key = futures[fut]
-            try:
-                narrator.cache.put(key, fut.result())
-                progress("clip", {"hit": False})
-            except AudiogenError as e:
-                failed[key] = e
-            except Exception as e:  # noqa: BLE001 - a worker-side failure that is not ours
-                failed[key] = EngineError(f"a cluster worker could not narrate: {e}")
-        for src, routine, narration, data in tried:
-            errors = [failed[narration.keys[t]] for t in data if narration.keys[t] in failed]
-            if not errors:
-                for t in data:
-                    narration.lengths[t] = narrator.cache.length_ms(narration.keys[t])
-                out[src] = (narration, data)
-                continue
-            explicit = (narrator.engine_override or routine.voice.engine) != "auto"
-            if explicit or not isinstance(errors[0], EngineError):
-                out[src] = errors[0]
-            else:  # auto: that engine is out for this build; narrate the routine again with the next one
-                narrator.mark_down(narration.engine, errors[0].message)
-                pending.append((src, routine))
-        for key in failed:
-            shared.pop(key, None)
-    return out
+#: Dask priority of render tasks: a session whose clips are all made renders before more clips are made,
+#: so the two stages overlap and a routine's MP3 is written while later routines are still narrated.
+RENDER_PRIORITY = 1
 
 
-def render_on_cluster(client, todo: list, narrations: dict, prepare, complete, fail,
-                      progress: Callable[[str, dict], None]) -> None:
-    """Stage 2: one render task per session; the client writes every MP3 atomically as it arrives."""
-    from distributed import as_completed
+@dataclass
+class _Routine:
+    """One routine in flight: its sessions, its narration and the clips it still waits for."""
 
-    from .atomic import write_bytes
+    src: object
+    routine: object
+    jobs: list
+    texts: list[str]
+    attempt: int = 0  # bumped when `auto` narrates it again with the next engine
+    narration: object = None
+    missing: set[str] = field(default_factory=set)  # cache keys not made yet
+    done: bool = False
 
-    futures = {}
-    for job in todo:
-        got = narrations.get(job.source)
-        if isinstance(got, AudiogenError) or got is None:
-            fail(job, got)
-            continue
-        narration, data = got
+
+@dataclass
+class ClusterStats:
+    """What a cluster build sent to the cluster, and how long the client itself worked."""
+
+    clip_tasks: int = 0
+    session_tasks: int = 0
+    prepare_s: float = 0.0  # planning, covers and lyrics, on the client
+    fetch_s: float = 0.0  # clips brought back and written to the client's cache
+
+
+class _Pipeline:
+    """Clips and sessions as one stream of tasks (see `build_on_cluster`)."""
+
+    def __init__(self, client, narrator, prepare, complete, fail, progress, total: int) -> None:
+        from distributed import as_completed
+
+        self.client, self.narrator = client, narrator
+        self.prepare, self.complete, self.fail, self.progress = prepare, complete, fail, progress
+        self.total, self.finished = total, 0
+        self.queue = as_completed(loop=client.loop)  # not the process's default client's loop: it may be another
+        self.shared: dict[str, object] = {}  # cache key -> future (a clip task, or a cached clip scattered)
+        self.users: dict[str, int] = {}  # cache key -> routines that will still send it to a render
+        self.lengths: dict[str, int] = {}  # cache key -> ms, for every clip made or found in the cache
+        self.waiting: dict[str, list[tuple[_Routine, int]]] = {}  # cache key -> (routine, attempt)
+        self.tasks: dict[object, tuple] = {}  # future -> ("clip", key) or ("render", job, prep, narration)
+        self.tries: dict[str, int] = {}  # cache key -> failed clip tasks (a retry gets a new task key)
+        self.stats = ClusterStats()
+
+    # -- stage 1: clips --------------------------------------------------------------------------
+    def narrate(self, r: _Routine, index: int, total: int) -> None:
+        from .narrate import Narration
+
+        narrator = self.narrator
+        self.progress("narrate", {"title": r.routine.title, "index": index, "total": total, "clips": len(r.texts)})
         try:
-            prep = prepare(job, narration)
+            engine, voice_id, req, notes = narrator.choose(r.routine)
         except AudiogenError as e:
-            fail(job, e)
-            continue
-        audio = replace(prep.audio, clips=None)
-        clips = {t: data[t] for t in {e.text for e in prep.plan.events if e.kind == "speech"}}
-        fut = client.submit(render_remote, audio, clips, retries=RETRIES, pure=False)
-        futures[fut] = (job, prep, narration)
-    done = 0
-    for fut in as_completed(list(futures)):
-        job, prep, narration = futures[fut]
+            self.give_up(r, e)
+            return
+        narration = Narration(engine.name, voice_id, {}, {}, notes=notes)
+        r.narration, r.missing = narration, set()
+        for text in r.texts:
+            key = narrator.key(engine, voice_id, req, text)
+            narration.keys[text] = key
+            self.users[key] = self.users.get(key, 0) + 1
+            if key in self.shared:  # made (or being made) for another routine of this build
+                narration.cache_hits += 1
+                if key not in self.lengths:
+                    r.missing.add(key)
+                    self.waiting.setdefault(key, []).append((r, r.attempt))
+                continue
+            ms = narrator.cache.length_ms(key)
+            if ms is not None:  # the client's cache: sent to the cluster once
+                self.shared[key] = self.client.scatter(narrator.cache.load(key), hash=False)
+                self.lengths[key] = ms
+                narration.cache_hits += 1
+                self.progress("clip", {"hit": True})
+                continue
+            tries = self.tries.get(key, 0)
+            fut = self.client.submit(synth_clip, engine.name, req, text,
+                                     key=f"clip-{key}" + (f"-{tries}" if tries else ""), retries=RETRIES, pure=False)
+            self.shared[key] = fut
+            self.tasks[fut] = ("clip", key)
+            self.queue.add(fut)
+            self.stats.clip_tasks += 1
+            narration.synthesized += 1
+            r.missing.add(key)
+            self.waiting.setdefault(key, []).append((r, r.attempt))
+        if not r.missing:
+            self.render(r)
+
+    def clip_done(self, fut, key: str) -> None:
+        import time
+
+        from .ffmpeg import INTERNAL_RATE
+
+        error: AudiogenError | None = None
+        t = time.perf_counter()
+        try:
+            samples = fut.result()
+            self.narrator.cache.put(key, samples)
+            self.lengths[key] = int(np.ceil(len(samples) * 1000 / INTERNAL_RATE))  # as the cache's header says
+            self.progress("clip", {"hit": False})
+            if not self.users.get(key):  # every routine that wanted it has failed meanwhile
+                self.shared.pop(key, None)
+        except AudiogenError as e:
+            error = e
+        except Exception as e:  # noqa: BLE001 - a worker-side failure that is not ours
+            error = EngineError(f"a cluster worker could not narrate: {e}")
+        self.stats.fetch_s += time.perf_counter() - t
+        waiters = [r for r, attempt in self.waiting.pop(key, []) if not r.done and r.attempt == attempt]
+        if error is not None:
+            self.shared.pop(key, None)
+            self.tries[key] = self.tries.get(key, 0) + 1
+            for r in waiters:
+                self.clip_failed(r, error)
+            return
+        for r in waiters:
+            r.missing.discard(key)
+            if not r.missing:
+                self.render(r)
+
+    def clip_failed(self, r: _Routine, error: AudiogenError) -> None:
+        narrator = self.narrator
+        self.release(r)
+        explicit = (narrator.engine_override or r.routine.voice.engine) != "auto"
+        if explicit or not isinstance(error, EngineError):
+            self.give_up(r, error)
+            return
+        # auto: that engine is out for this build; narrate the routine again with the next one
+        narrator.mark_down(r.narration.engine, error.message)
+        r.attempt += 1
+        self.narrate(r, 1, 1)
+
+    def release(self, r: _Routine) -> None:
+        """`r` sends its clips nowhere any more: the client stops holding the ones no other routine needs."""
+        for key in set(r.narration.keys.values()):
+            self.users[key] -= 1
+            if not self.users[key] and key in self.lengths:
+                self.shared.pop(key, None)  # renders already submitted keep their inputs on the cluster
+
+    def give_up(self, r: _Routine, error: AudiogenError | None) -> None:
+        r.done = True
+        for job in r.jobs:
+            self.fail(job, error)
+            self.session_done(job)
+
+    # -- stage 2: sessions -----------------------------------------------------------------------
+    def render(self, r: _Routine) -> None:
+        """Every clip of `r` is made: plan its sessions here and send them to render before further clips."""
+        import time
+
+        r.done = True
+        narration = r.narration
+        narration.lengths = {t: self.lengths[k] for t, k in narration.keys.items()}
+        for job in r.jobs:
+            t = time.perf_counter()
+            try:
+                prep = self.prepare(job, narration)
+            except AudiogenError as e:
+                self.fail(job, e)
+                self.session_done(job)
+                continue
+            finally:
+                self.stats.prepare_s += time.perf_counter() - t
+            audio = replace(prep.audio, clips=None)
+            texts = {e.text for e in prep.plan.events if e.kind == "speech"}
+            clips = {text: self.shared[narration.keys[text]] for text in texts}
+            fut = self.client.submit(render_remote, audio, clips, retries=RETRIES, pure=False,
+                                     priority=RENDER_PRIORITY)
+            self.tasks[fut] = ("render", job, prep, narration)
+            self.queue.add(fut)
+            self.stats.session_tasks += 1
+        self.release(r)
+
+    def render_done(self, fut, job, prep, narration) -> None:
+        from .atomic import write_bytes
+
         try:
             data, lufs = fut.result()
             write_bytes(job.result.mp3, data)
-            complete(job, prep, narration, lufs)
+            self.complete(job, prep, narration, lufs)
         except AudiogenError as e:
-            fail(job, e)
+            self.fail(job, e)
         except Exception as e:  # noqa: BLE001 - a worker-side failure that is not ours
-            fail(job, OutputError(f"a cluster worker could not render {job.result.mp3.name}: {e}"))
-        done += 1
-        progress("session", {"done": done, "total": len(futures), "result": job.result})
+            self.fail(job, OutputError(f"a cluster worker could not render {job.result.mp3.name}: {e}"))
+        self.session_done(job)
+
+    def session_done(self, job) -> None:
+        self.finished += 1
+        self.progress("session", {"done": self.finished, "total": self.total, "result": job.result})
+
+    def run(self, routines: list[_Routine]) -> ClusterStats:
+        for i, r in enumerate(routines, start=1):
+            self.narrate(r, i, len(routines))
+        for fut in self.queue:
+            task = self.tasks.pop(fut)
+            if task[0] == "clip":
+                self.clip_done(fut, task[1])
+            else:
+                self.render_done(fut, *task[1:])
+        return self.stats
 
 
+def _estimated_work(routine, jobs: list) -> int:
+    """Roughly how long a routine's sessions are (ms of audio, what rendering costs), from estimated speech."""
+    from .planner import estimate_speech_ms, plan_routine
+
+    try:
+        speed = routine.voice.speed
+        ms = plan_routine(routine, lambda t: estimate_speech_ms(t, speed), lambda s: 1000, estimated=True).length_ms
+    except Exception:  # noqa: BLE001 - only an ordering hint: the real plan reports real problems
+        ms = 0
+    return sum(job.target_ms or ms for job in jobs)
+
+
+def build_on_cluster(client, narrator, todo: list, prepare, complete, fail,
+                     progress: Callable[[str, dict], None]) -> ClusterStats:
+    """Narrate and render `todo` (sessions) on the cluster; the client writes every output as it arrives.
+
+    One task per distinct clip (its key is the clip's cache key, so a phrase shared across the library is
+    made once), then one task per session. The stages overlap: as soon as a routine's last clip is made,
+    the client (which learns each clip's length as it fills its own cache) plans that routine's sessions
+    and submits their renders, with the clip futures as arguments and a higher priority than the clips
+    still queued. Routines go longest first, so the renders left at the end, when no clip is left to keep
+    the other workers busy, are the shortest.
+
+    `prepare(job, narration)` plans a session (AudiogenError fails it), `complete(job, prep, narration,
+    lufs)` finishes it once its MP3 is written, `fail(job, error)` marks it failed. Under `auto`, a clip the
+    engine could not make puts that engine out for the build and its routines are narrated again with the
+    next one; any other failure fails that routine's sessions only.
+    """
+    from .planner import spoken_texts
+
+    by_source: dict = {}
+    for job in todo:
+        by_source.setdefault(job.source, []).append(job)
+    routines = [_Routine(src, jobs[0].routine, jobs, spoken_texts(jobs[0].routine)) for src, jobs in by_source.items()]
+    work = {id(r): _estimated_work(r.routine, r.jobs) for r in routines}
+    routines.sort(key=lambda r: -work[id(r)])  # stable: equal ones keep the library's order
+    return _Pipeline(client, narrator, prepare, complete, fail, progress, len(todo)).run(routines)

@@ -257,10 +257,26 @@ def bench_library(n: int = 50) -> None:
 
 
 def bench_cluster(routines: int = 8) -> None:
-    """A cold Piper-narrated library on local:1 vs local:2 Dask workers (issue: build on a cluster)."""
+    """A cold Piper-narrated library on local:1 vs local:2 Dask workers (issue: build on a cluster).
+
+    Besides the wall time, each run prints where it went: LocalCluster start-up; when the first and last
+    clip and session arrived (the stages overlap); the client's own work (planning and covers, fetching
+    clips into its cache, its CPU time, which on a 2-core machine competes with the workers); and per
+    worker its busy time (Dask's task stream), idle time and Piper model load (its first clip task over
+    the median one). CPU seconds of all processes show whether the cores were saturated.
+    """
+    import resource
+    import statistics
+
+    from audiogen import cluster
     from audiogen.build import BuildOptions, build
 
     examples = sorted((ROOT / "examples" / "facial-massage").glob("0*.yaml"))
+
+    def cpu(kind: int) -> float:
+        u = resource.getrusage(kind)
+        return u.ru_utime + u.ru_stime
+
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["AUDIOGEN_OFFLINE"] = "1"
         lib = Path(tmp) / "lib"
@@ -273,21 +289,79 @@ def bench_cluster(routines: int = 8) -> None:
             if i >= len(examples):
                 src = src.replace("title: ", f"title: Round {i} ", 1).replace("say: ", f"say: Round {i}. ")
             (lib / f"r{i}.yaml").write_text(src)
-        print(f"\ncold Piper library of {routines} routines on a Dask LocalCluster")
-        print(f"{'scheduler':<10} {'wall':>8} {'clip tasks':>11} {'session tasks':>14} {'audio':>8}")
-        walls = {}
-        for workers in (1, 2):
-            os.environ["AUDIOGEN_CACHE_DIR"] = str(Path(tmp) / f"cache{workers}")
+
+        probe: dict = {}
+        connect, close, pipeline = cluster.connect, cluster.close, cluster.build_on_cluster
+
+        def timed_connect(address, timeout=None):
             t = time.perf_counter()
-            res = build([lib], BuildOptions(out_dir=Path(tmp) / f"out{workers}", scheduler=f"local:{workers}"))
-            walls[workers] = time.perf_counter() - t
-            failed = [r for r in res if r.status != "built"]
-            if failed:
-                raise SystemExit(f"cluster build failed: {failed[0].error}")
-            clips = sum(r.synthesized for r in res)
-            audio = sum(r.length_ms for r in res) / 60000
-            print(f"local:{workers:<4} {walls[workers]:>7.1f}s {clips:>11} {len(res):>14} {audio:>6.1f}m")
+            client = connect(address, timeout)
+            probe["startup"], probe["ready"] = time.perf_counter() - t, time.time()
+            client.get_task_stream(start=probe["ready"])  # turns the scheduler's task stream on
+            return client
+
+        def probed_close(client):
+            probe["stream"] = client.get_task_stream(start=probe["ready"])
+            close(client)
+
+        def probed_pipeline(*args, **kwargs):
+            probe["stats"] = pipeline(*args, **kwargs)
+            return probe["stats"]
+
+        def on_progress(kind, info):
+            if kind == "clip" and not info["hit"] or kind == "session":
+                probe.setdefault(kind, []).append(time.time())
+
+        cluster.connect, cluster.close, cluster.build_on_cluster = timed_connect, probed_close, probed_pipeline
+        print(f"\ncold Piper library of {routines} routines on a Dask LocalCluster "
+              f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f})")
+        print(f"{'scheduler':<10} {'wall':>8} {'clip tasks':>11} {'session tasks':>14} {'audio':>8}")
+        walls, notes = {}, []
+        try:
+            for workers in (1, 2):
+                probe.clear()
+                os.environ["AUDIOGEN_CACHE_DIR"] = str(Path(tmp) / f"cache{workers}")
+                cpu0, kids0 = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
+                t = time.perf_counter()
+                res = build([lib], BuildOptions(out_dir=Path(tmp) / f"out{workers}", scheduler=f"local:{workers}",
+                                                progress=on_progress))
+                walls[workers] = time.perf_counter() - t
+                end = time.time()
+                client_cpu, kids_cpu = cpu(resource.RUSAGE_SELF) - cpu0, cpu(resource.RUSAGE_CHILDREN) - kids0
+                failed = [r for r in res if r.status != "built"]
+                if failed:
+                    raise SystemExit(f"cluster build failed: {failed[0].error}")
+                stats = probe["stats"]
+                audio = sum(r.length_ms for r in res) / 60000
+                print(f"local:{workers:<4} {walls[workers]:>7.1f}s {stats.clip_tasks:>11} {stats.session_tasks:>14} "
+                      f"{audio:>6.1f}m", flush=True)
+                ready, clips, sessions = probe["ready"], probe["clip"], probe["session"]
+                lines = [f"local:{workers}: start-up {probe['startup']:.1f}s; clips +{clips[0] - ready:.1f}s to "
+                         f"+{clips[-1] - ready:.1f}s, sessions +{sessions[0] - ready:.1f}s to "
+                         f"+{sessions[-1] - ready:.1f}s, end +{end - ready:.1f}s (from the cluster being up)",
+                         f"  client: prepare {stats.prepare_s:.1f}s, clips fetched and cached {stats.fetch_s:.1f}s, "
+                         f"CPU {client_cpu:.1f}s; workers and encoders CPU {kids_cpu:.1f}s; all "
+                         f"{client_cpu + kids_cpu:.1f} CPU-s = {(client_cpu + kids_cpu) / walls[workers]:.2f} "
+                         "cores busy on average"]
+                tasks: dict[str, list] = {}
+                for task in probe["stream"]:
+                    for ss in task["startstops"]:
+                        if ss["action"] == "compute":
+                            tasks.setdefault(task["worker"], []).append((ss["start"], ss["stop"], str(task["key"])))
+                for n, (_, done) in enumerate(sorted(tasks.items()), start=1):
+                    done.sort()
+                    busy = {k: sum(b - a for a, b, key in done if key.startswith(k)) for k in ("clip", "render")}
+                    clip_s = [b - a for a, b, key in done if key.startswith("clip")]
+                    load = clip_s[0] - statistics.median(clip_s) if clip_s else 0.0
+                    lines.append(f"  worker {n}: {sum(k.startswith('clip') for *_, k in done)} clips "
+                                 f"{busy['clip']:.1f}s, {sum(k.startswith('render') for *_, k in done)} sessions "
+                                 f"{busy['render']:.1f}s, idle {end - ready - sum(busy.values()):.1f}s "
+                                 f"(after its last task {end - done[-1][1]:.1f}s), model load ~{load:.1f}s")
+                notes += lines
+        finally:
+            cluster.connect, cluster.close, cluster.build_on_cluster = connect, close, pipeline
         print(f"speed-up local:2 over local:1: {walls[1] / walls[2]:.2f}x")
+        print("\n".join(notes))
 
 
 def main() -> None:

@@ -108,3 +108,84 @@ def test_unreachable_scheduler_is_one_clear_error_and_writes_nothing(tmp_path, m
     assert res.exit_code == 1
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in res.output and "Traceback" not in res.output
     assert not (lib / "output").exists()
+
+
+def _own_phrases_library(root, n=3, engines=("espeak",) * 3):
+    """Routines with four phrases of their own each (nothing shared), engine per routine."""
+    root.mkdir()
+    (root / "audiogen.yaml").write_text("album: Overlap\noutput: {bitrate: 48k}\n")
+    for i in range(n):
+        steps = "".join(f"  - title: Step {j}\n    say: Routine {i}, phrase {j}.\n    duration: 3s\n" for j in range(4))
+        (root / f"r{i}.yaml").write_text(f"title: Routine {i}\nvoice: {{engine: {engines[i]}}}\nsteps:\n{steps}")
+    return root
+
+
+def test_a_routine_renders_as_soon_as_its_clips_are_made_not_after_the_whole_library(tmp_path, monkeypatch):
+    lib = _own_phrases_library(tmp_path / "lib", n=3)
+    monkeypatch.setenv("AUDIOGEN_CACHE_DIR", str(tmp_path / "cache"))
+    events = []
+    res = build([lib], BuildOptions(out_dir=tmp_path / "out", scheduler="local:1",
+                                    progress=lambda kind, info: events.append((kind, info))))
+    assert [r.status for r in res] == ["built"] * 3, [r.error for r in res]
+    kinds = [k for k, info in events if k == "session" or (k == "clip" and not info["hit"])]
+    assert kinds.count("clip") == 12 and kinds.count("session") == 3
+    # the first session was rendered (a higher-priority task) while clips of later routines were queued
+    assert kinds.index("session") < len(kinds) - 1 - kinds[::-1].index("clip")
+    sessions = [info for k, info in events if k == "session"]
+    assert [s["done"] for s in sessions] == [1, 2, 3] and {s["total"] for s in sessions} == {3}
+
+
+def _break_piper_on_workers():
+    from audiogen.engines import get_engine
+    from audiogen.errors import EngineError
+
+    def broken(text, voice):
+        raise EngineError("Piper crashed on this worker")
+
+    get_engine("piper").synthesize = broken
+
+
+def test_auto_falls_back_on_a_worker_failure_and_an_explicit_engine_fails_only_its_routine(tmp_path, monkeypatch):
+    from distributed import Client, LocalCluster
+
+    from audiogen.engines import get_engine
+
+    if get_engine("piper").unavailable_reason() or get_engine("espeak").unavailable_reason():
+        pytest.skip("needs Piper and espeak-ng")
+    lib = _own_phrases_library(tmp_path / "lib", n=3, engines=("piper", "auto", "espeak"))
+    monkeypatch.setenv("AUDIOGEN_CACHE_DIR", str(tmp_path / "cache"))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(_break_piper_on_workers)  # the client's own Piper works: only the workers fail
+        res = build([lib], BuildOptions(out_dir=tmp_path / "out", scheduler=cluster.scheduler_address))
+    by_title = {r.title: r for r in res}
+    explicit, auto, espeak = by_title["Routine 0"], by_title["Routine 1"], by_title["Routine 2"]
+    assert explicit.status == "failed" and "Piper crashed" in explicit.error.message
+    assert auto.status == "built" and auto.engine == "espeak", auto.error
+    assert any("piper" in note and "Piper crashed" in note for note in auto.notes)
+    assert espeak.status == "built" and espeak.engine == "espeak"
+    assert not (tmp_path / "out" / f"{explicit.slug}.mp3").exists()
+
+
+def test_a_worker_loads_the_piper_voice_once_not_per_clip(tmp_path):
+    from distributed import Client, LocalCluster
+
+    from audiogen.cluster import synth_clip
+    from audiogen.engines import VoiceRequest, get_engine
+
+    if get_engine("piper").unavailable_reason():
+        pytest.skip("needs Piper")
+
+    def voices():
+        from audiogen.engines import get_engine
+
+        return [id(m.voice) for m in get_engine("piper")._models.values() if m.voice is not None]
+
+    req = VoiceRequest(language="en", name=None, speed=1.0)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.submit(synth_clip, "piper", req, "One.", pure=False).result()
+        [first] = client.run(voices).values()
+        client.submit(synth_clip, "piper", req, "Two.", pure=False).result()
+        [second] = client.run(voices).values()
+    assert len(first) == 1 and first == second
