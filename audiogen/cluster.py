@@ -86,6 +86,11 @@ def synth_clip(engine_name: str, voice: VoiceRequest, text: str) -> np.ndarray:
     return prepare_speech(clip.samples, clip.rate)
 
 
+def cached_clip(samples: np.ndarray) -> np.ndarray:
+    """A clip the client already had: the task carries it, so a lost copy is recomputed, not lost."""
+    return samples
+
+
 def render_remote(audio, clips: dict[str, np.ndarray]) -> tuple[bytes, float | None]:
     """Render one session to MP3 bytes from clips Dask delivered."""
     from .build import render_bytes
@@ -134,7 +139,7 @@ class _Pipeline:
         self.prepare, self.complete, self.fail, self.progress = prepare, complete, fail, progress
         self.total, self.finished = total, 0
         self.queue = as_completed(loop=client.loop)  # not the process's default client's loop: it may be another
-        self.shared: dict[str, object] = {}  # cache key -> future (a clip task, or a cached clip scattered)
+        self.shared: dict[str, object] = {}  # cache key -> future (a clip task, or a cached clip's)
         self.users: dict[str, int] = {}  # cache key -> routines that will still send it to a render
         self.lengths: dict[str, int] = {}  # cache key -> ms, for every clip made or found in the cache
         self.waiting: dict[str, list[tuple[_Routine, int]]] = {}  # cache key -> (routine, attempt)
@@ -167,7 +172,9 @@ class _Pipeline:
                 continue
             ms = narrator.cache.length_ms(key)
             if ms is not None:  # the client's cache: sent to the cluster once
-                self.shared[key] = self.client.scatter(narrator.cache.load(key), hash=False)
+                # inside a task, not scattered: if the worker holding it dies, the scheduler sends it again
+                self.shared[key] = self.client.submit(cached_clip, narrator.cache.load(key), key=f"cached-{key}",
+                                                      retries=RETRIES, pure=False)
                 self.lengths[key] = ms
                 narration.cache_hits += 1
                 self.progress("clip", {"hit": True})

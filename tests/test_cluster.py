@@ -99,6 +99,34 @@ def test_worker_killed_mid_build_costs_a_retry_not_the_build(tmp_path, monkeypat
         assert abs(len(decode(r.mp3)) * 1000 / 44100 - timeline["length_ms"]) < 50
 
 
+def test_worker_killed_during_a_warm_rebuild_costs_a_retry_not_the_build(tmp_path, monkeypatch):
+    """Clips the client already had travel inside their tasks, not as scattered data: a worker that dies
+    holding them costs their re-sending, and the sessions that needed them still render."""
+    from distributed import Client, LocalCluster
+
+    lib = make_library(tmp_path / "lib", n=6)
+    monkeypatch.setenv("AUDIOGEN_CACHE_DIR", str(tmp_path / "cache"))
+    build([lib], BuildOptions(out_dir=tmp_path / "first"))  # every clip in the client's cache
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        rendered = threading.Event()
+
+        def kill_one():  # as soon as the first session is back: the clips are spread over both workers
+            rendered.wait(60)
+            os.kill(pids[0], signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_one)
+        killer.start()
+        results = build([lib], BuildOptions(out_dir=tmp_path / "out", scheduler=cluster.scheduler_address,
+                                            progress=lambda kind, info: kind == "session" and rendered.set()))
+        killer.join()
+    assert [r.status for r in results] == ["built"] * 12, [r.error for r in results]
+    assert sum(r.synthesized for r in results) == 0
+    for r in results:
+        assert (decode(r.mp3) == decode(tmp_path / "first" / r.mp3.name)).all()
+
+
 def test_unreachable_scheduler_is_one_clear_error_and_writes_nothing(tmp_path, monkeypatch):
     lib = make_library(tmp_path / "lib", n=1)
     monkeypatch.setenv("AUDIOGEN_SCHEDULER_TIMEOUT", "2")
