@@ -26,7 +26,7 @@ from . import __version__
 from .atomic import atomic_path, sweep_orphans, write_text
 from .cache import CACHE_FORMAT, ClipCache
 from .errors import AudiogenError, OutputError, RoutineError
-from .ffmpeg import INTERNAL_RATE
+from .ffmpeg import INTERNAL_RATE, samples_to_ms
 from .leveling import PEAK_CEILING_DB, LevelPlan, level_session
 from .library import LibraryConfig, OutputSettings, load_library_config, routine_files
 from .limiter import limit_stream
@@ -133,7 +133,7 @@ def cue_lengths(routine: Routine) -> dict[str, np.ndarray]:
 
 
 def _cue_ms(cues: dict[str, np.ndarray]) -> Callable[[str], int]:
-    return lambda s: int(np.ceil(len(cues[s]) * 1000 / INTERNAL_RATE))
+    return lambda s: samples_to_ms(len(cues[s]))
 
 
 # -- one session ----------------------------------------------------------------------------------
@@ -194,8 +194,8 @@ def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | 
     """Mix, normalise, encode and tag a session into `mp3_path` (not atomic: callers give a temp path).
 
     The gains are solved first (`leveling.level_session`: the voice alone, the bed from its loop, and
-    the stretches the limiter works on), then the session is mixed once, straight into the encoder,
-    and metered on the way. Returns the LUFS written.
+    the stretches the limiter works on), then the session is mixed once, straight into the encoder.
+    Returns the LUFS written: the leveller's prediction, or, unlevelled, what was metered on the way.
     """
     from .tags import ChapterMark, write_tags
 
@@ -207,7 +207,7 @@ def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | 
     # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
     mix = _unless(cancel, limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db,
                                                   bed_gain_db=level.bed_gain_db), ceiling))
-    # The leveller's prediction is what was written (tests read it back with ffmpeg's ebur128); metering
+    # The leveller's prediction is what was written (tests hold it to metering the limited mix); metering
     # again would cost CPU the encoder, on the other core, measurably loses to. Unlevelled: meter it.
     final = LoudnessMeter() if level.predicted is None else None
     encode_mp3(mix if final is None else metered(mix, final), mp3_path, bitrate=settings.bitrate,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path, sweep_orphans
-from .ffmpeg import INTERNAL_RATE
+from .ffmpeg import INTERNAL_RATE, samples_to_ms
 
 #: Bump when the stored audio changes meaning (normalisation, rate): old entries are then ignored.
 CACHE_FORMAT = 5
@@ -70,7 +70,7 @@ class ClipCache:
                     return None
         except (FileNotFoundError, wave.Error, EOFError, OSError):
             return None
-        return int(np.ceil(frames * 1000 / rate))
+        return samples_to_ms(frames, rate)
 
     def has(self, key: str) -> bool:
         return self.length_ms(key) is not None

@@ -195,14 +195,14 @@ class _Pipeline:
     def clip_done(self, fut, key: str) -> None:
         import time
 
-        from .ffmpeg import INTERNAL_RATE
+        from .ffmpeg import samples_to_ms
 
         error: AudiogenError | None = None
         t = time.perf_counter()
         try:
             samples = fut.result()
             self.narrator.cache.put(key, samples)
-            self.lengths[key] = int(np.ceil(len(samples) * 1000 / INTERNAL_RATE))  # as the cache's header says
+            self.lengths[key] = samples_to_ms(len(samples))  # what the cache's header says
             self.progress("clip", {"hit": False})
             if not self.users.get(key):  # every routine that wanted it has failed meanwhile
                 self.shared.pop(key, None)

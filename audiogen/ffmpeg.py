@@ -13,6 +13,11 @@ from .errors import RenderError, SoundError
 INTERNAL_RATE = 44100
 
 
+def samples_to_ms(n: int, rate: int = INTERNAL_RATE) -> int:
+    """How many whole milliseconds `n` samples last, rounded up (what the planner is given for a sound)."""
+    return int(np.ceil(n * 1000 / rate))
+
+
 @functools.cache
 def ffmpeg_exe() -> str:
     """Path of the bundled static ffmpeg; also points pydub at it (once, here)."""

@@ -4,8 +4,9 @@ A session is voice (speech and cues) over a bed. The voice is mixed alone (cheap
 silence, and silent sub-blocks skip the K-weighting), the bed's loudness is computed from its loop
 without generating it, and the two are combined as uncorrelated energies, so the gated loudness at
 any pair of gains is solved for without mixing again. Where the limiter will work (sub-blocks whose
-peaks can reach the ceiling at those gains) those stretches alone are mixed, limited and metered, and
-the loudness the limiter takes is made up once. What is written is metered again while it is encoded.
+peaks can reach the ceiling at those gains) those stretches alone are mixed and limited to measure what
+it takes, and that is made up (measured again until it lands, at most MAKE_UP_ROUNDS times). The result's
+prediction is the loudness reported for the session: it is not metered again while it is encoded.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from .limiter import MIX_WINDOW_MS, _window, gain_curve
 from .loudness import LoudnessMeter, gated_loudness
 from .planner import Event, Plan
-from .render import Bed, BedTrack, Mixer
+from .render import Bed, BedTrack, Mixer, mixdown
 
 #: The mix limiter's ceiling: room under -1 dBTP for inter-sample peaks and the MP3 encoder's overshoot
 #: (measured up to 2.4 dB on a limited voice over a boosted drone at 64 kbit/s).
@@ -131,8 +132,7 @@ def _limiter_ratios(mixer: Mixer, g: float, b: float, pv: np.ndarray, pb: np.nda
     context on each side for the limiter's look-ahead and release. The limiter's gain moves over
     milliseconds, so it takes the same fraction of K-weighted energy as of plain energy: no filter.
     """
-    gain, bed_gain = np.float32(10 ** (g / 20)), np.float32(10 ** (b / 20))
-    hot = np.flatnonzero(gain * (pv + bed_gain * pb) > ceiling)
+    hot = np.flatnonzero(10 ** (g / 20) * (pv + 10 ** (b / 20) * pb) > ceiling)
     if not len(hot):
         return None
     ctx = 4 * _window(MIX_WINDOW_MS)
@@ -140,10 +140,8 @@ def _limiter_ratios(mixer: Mixer, g: float, b: float, pv: np.ndarray, pb: np.nda
     for run in np.split(hot, np.flatnonzero(np.diff(hot) > 1) + 1):
         k0, k1 = int(run[0]), int(run[-1]) + 1
         a0 = k0 * sub - ctx
-        voice, under = mixer.range(a0, k1 * sub + ctx)
         lead = k0 * sub - max(0, a0)
-        mix = voice if under is None else voice + under * bed_gain
-        mix *= gain
+        mix = mixdown(*mixer.range(a0, k1 * sub + ctx), g, b)
         inner = slice(lead, lead + (k1 - k0) * sub)
         curve = gain_curve(mix, ceiling, MIX_WINDOW_MS)[inner].reshape(k1 - k0, sub)
         works = np.flatnonzero(curve.min(axis=1) < 1.0)  # the bound was loose elsewhere

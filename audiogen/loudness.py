@@ -95,14 +95,15 @@ class LoudnessMeter:
         self._rest = np.zeros(0, dtype=np.float32)
 
     def add(self, block: np.ndarray) -> None:
-        if len(block):
-            self.peak = max(self.peak, float(np.max(np.abs(block))))
         x = np.concatenate([self._rest, block]) if len(self._rest) else block
         whole = len(x) // self.sub * self.sub
         self._rest = x[whole:].copy()
+        if len(self._rest):  # the peak of the part not yet in a sub-block (taken again with it: a max)
+            self.peak = max(self.peak, float(np.max(np.abs(self._rest))))
         if whole:
             frames = x[:whole].reshape(-1, self.sub)
             peaks = np.abs(frames).max(axis=1)
+            self.peak = max(self.peak, float(peaks.max()))
             self.peaks.append(peaks)
             energies = np.zeros(len(frames))
             live = np.flatnonzero(peaks)  # silent sub-blocks (most of a voice track) need no transform

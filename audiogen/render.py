@@ -62,17 +62,16 @@ class _DuckEnvelope:
         self.stops = np.array([t for _, t in spans], dtype=np.int64)
         self.a, self.r = a, r
 
+    def _trapezoid(self, idx: np.ndarray, s, t) -> np.ndarray:
+        """The duck amount at `idx` under the span [s, t) (or spans, element-wise): ramps up, holds, ramps down."""
+        return np.clip(np.minimum((idx - (s - self.a)) / self.a, ((t + self.r) - idx) / self.r), 0.0, 1.0)
+
     def at(self, idx: np.ndarray) -> np.ndarray:
         """The duck amount at sample positions `idx` (any order), float32."""
-        i = np.searchsorted(self.stops + self.r, idx, side="right")
-        i = np.minimum(i, len(self.starts) - 1) if len(self.starts) else i
-        out = np.zeros(len(idx), dtype=np.float32)
         if not len(self.starts):
-            return out
-        s, t = self.starts[i], self.stops[i]
-        up = (idx - (s - self.a)) / self.a
-        down = ((t + self.r) - idx) / self.r
-        return np.clip(np.minimum(up, down), 0.0, 1.0).astype(np.float32)
+            return np.zeros(len(idx), dtype=np.float32)
+        i = np.minimum(np.searchsorted(self.stops + self.r, idx, side="right"), len(self.starts) - 1)
+        return self._trapezoid(idx, self.starts[i], self.stops[i]).astype(np.float32)
 
     def amount(self, b0: int, b1: int) -> np.ndarray | None:
         """The duck amount over samples [b0, b1), or None where nothing is ducked; work only where it is."""
@@ -81,11 +80,9 @@ class _DuckEnvelope:
         while i < len(self.starts) and int(self.starts[i]) - self.a < b1:
             s, t = int(self.starts[i]), int(self.stops[i])
             lo, hi = max(b0, s - self.a), min(b1, t + self.r)
-            idx = np.arange(lo, hi, dtype=np.float32)
             if out is None:
                 out = np.zeros(b1 - b0, dtype=np.float32)
-            out[lo - b0 : hi - b0] = np.clip(np.minimum((idx - (s - self.a)) / self.a, ((t + self.r) - idx) / self.r),
-                                             0.0, 1.0)
+            out[lo - b0 : hi - b0] = self._trapezoid(np.arange(lo, hi, dtype=np.float32), s, t)
             i += 1
         return out
 
@@ -103,17 +100,15 @@ class BedTrack:
         self.level = np.float32(10 ** (bed.volume_db / 20))
         self.depth = bed.duck_db
 
-    def gain(self, idx: np.ndarray, amount: np.ndarray | None = None) -> np.ndarray:
-        """The bed's gain (level, duck, fades) at sample positions `idx`, float32.
+    def gain(self, idx: np.ndarray) -> np.ndarray:
+        """The bed's gain (level, duck, fades) at sample positions `idx`, float32."""
+        return self._gain(idx, self.duck.at(idx) if self.depth else None)
 
-        `amount` is the duck there when the caller has it (None: nothing ducked); else it is looked up.
-        """
+    def _gain(self, idx: np.ndarray | range, amount: np.ndarray | None) -> np.ndarray:
+        """The gain at `idx` given the duck `amount` there (None: not ducked)."""
         g = np.full(len(idx), self.level, dtype=np.float32)
-        if self.depth:
-            if amount is None and not isinstance(idx, range):
-                amount = self.duck.at(idx)
-            if amount is not None:
-                g *= np.exp(amount * np.float32(self.depth * np.log(10) / 20))
+        if amount is not None:
+            g *= np.exp(amount * np.float32(self.depth * np.log(10) / 20))
         lo, hi = (idx[0], idx[-1]) if isinstance(idx, range) else (idx.min(), idx.max())
         if self.fade_in and lo < self.fade_in:
             g *= np.clip(np.asarray(idx) / self.fade_in, 0.0, 1.0).astype(np.float32)
@@ -133,7 +128,7 @@ class BedTrack:
         amount = self.duck.amount(b0, b1) if self.depth else None
         faded = (self.fade_in and b0 < self.fade_in) or (self.fade_out and b1 > self.total - self.fade_out)
         if amount is not None or faded:
-            out *= self.gain(range(b0, b1), amount)
+            out *= self._gain(range(b0, b1), amount)
         else:
             out *= self.level
         return out
@@ -238,13 +233,16 @@ def mix_blocks(
     block: int = BLOCK_SAMPLES,
 ) -> Iterator[np.ndarray]:
     """Yield the session mix (voice + bed) as float32 blocks; `gain_db` on all, `bed_gain_db` on the bed."""
-    master = np.float32(10 ** (gain_db / 20))
-    bed_gain = np.float32(10 ** (bed_gain_db / 20))
     for voice, under in mix_parts(plan, load, bed, block=block):
-        out = voice if under is None else voice + (under * bed_gain if bed_gain_db else under)
-        if gain_db:
-            out *= master
-        yield out
+        yield mixdown(voice, under, gain_db, bed_gain_db)
+
+
+def mixdown(voice: np.ndarray, under: np.ndarray | None, gain_db: float, bed_gain_db: float) -> np.ndarray:
+    """Voice plus bed, `bed_gain_db` on the bed and `gain_db` on both (may reuse `voice`'s buffer)."""
+    out = voice if under is None else voice + (under * np.float32(10 ** (bed_gain_db / 20)) if bed_gain_db else under)
+    if gain_db:
+        out *= np.float32(10 ** (gain_db / 20))
+    return out
 
 
 def to_int16(block: np.ndarray) -> bytes:
