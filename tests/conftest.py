@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+import responses
 
 from audiogen.ffmpeg import ffmpeg_exe
 
@@ -53,6 +56,55 @@ def loudness(path: Path) -> tuple[float, float]:
     integrated = float(summary.split("I:")[1].split("LUFS")[0])
     peak = float(summary.split("Peak:")[1].split("dBFS")[0])
     return integrated, peak
+
+
+# -- a fake Google TTS, driven through gTTS's own code --------------------------------------------------------
+def lavfi_mp3(tmp_path_factory, name: str, source: str) -> bytes:
+    """A real 24 kHz mono MP3 (what Google returns per chunk) of an ffmpeg lavfi `source`."""
+    out = tmp_path_factory.mktemp("gtts") / name
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i", source,
+         "-ac", "1", "-ar", "24000", "-b:a", "32k", str(out)],
+        check=True, capture_output=True,
+    )
+    return out.read_bytes()
+
+
+def batchexecute_body(b64: str) -> str:
+    """A batchexecute response shaped like Google's; gTTS greps the `jQ1olc` line for the audio."""
+    line = json.dumps([["wrb.fr", "jQ1olc", f'["{b64}"]', None, None, None, "generic"]],
+                      separators=(",", ":"))
+    return f")]}}'\n\n{len(line)}\n{line}\n25\n[[\"e\",4,null,null,143]]\n"
+
+
+def body_for(data: bytes) -> str:
+    """A batchexecute response carrying `data` as the audio."""
+    return batchexecute_body(base64.b64encode(data).decode("ascii"))
+
+
+@pytest.fixture(scope="session")
+def mp3(tmp_path_factory) -> bytes:
+    """1 s of a 440 Hz tone: what a good answer decodes to."""
+    return lavfi_mp3(tmp_path_factory, "tone.mp3", "sine=frequency=440:duration=1")
+
+
+@pytest.fixture
+def audio_body(mp3) -> str:
+    return body_for(mp3)
+
+
+@pytest.fixture
+def rsps(monkeypatch):
+    """HTTP faked by responses (an unregistered request fails instead of reaching the network)."""
+    monkeypatch.delenv("AUDIOGEN_OFFLINE", raising=False)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def slept() -> list[float]:
+    """The engine's backoff sleeps, recorded instead of slept."""
+    return []
 
 
 @pytest.fixture

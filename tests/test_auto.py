@@ -7,7 +7,6 @@ import pytest
 import requests
 import responses
 from click.testing import CliRunner
-from test_gtts import audio_body, batchexecute_body, mp3  # noqa: F401  (fixtures)
 
 from audiogen import engines
 from audiogen.cli import cli
@@ -41,7 +40,7 @@ def lib(tmp_path, n=3, engine="auto"):
     return d
 
 
-def test_auto_uses_gtts_when_it_answers_and_shares_clips(tmp_path, online, audio_body):  # noqa: F811
+def test_auto_uses_gtts_when_it_answers_and_shares_clips(tmp_path, online, audio_body):
     online.add(responses.POST, URL, body=audio_body)
     d = lib(tmp_path)
     res = CliRunner().invoke(cli, ["build", str(d)])
@@ -92,7 +91,7 @@ def test_offline_never_contacts_the_network(tmp_path, online):
     assert "offline mode" in res.output
 
 
-def test_gtts_clip_is_cached_as_wav_and_not_fetched_again(tmp_path, online, audio_body):  # noqa: F811
+def test_gtts_clip_is_cached_as_wav_and_not_fetched_again(tmp_path, online, audio_body):
     online.add(responses.POST, URL, body=audio_body)
     d = lib(tmp_path, n=1)
     assert CliRunner().invoke(cli, ["build", str(d)]).exit_code == 0

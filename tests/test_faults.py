@@ -8,7 +8,6 @@ and run a whole `auto` build through injected faults to prove that no bad clip i
 
 from __future__ import annotations
 
-import base64
 import errno
 import io
 import itertools
@@ -39,9 +38,8 @@ from audiogen import engines
 from audiogen.engines import VoiceRequest
 from audiogen.engines.gtts_engine import GttsEngine
 from audiogen.errors import NetworkError
-from audiogen.ffmpeg import ffmpeg_exe
 
-from conftest import RATE, decode
+from conftest import RATE, body_for, decode, lavfi_mp3
 
 URL = re.compile(r"https://translate\.google\.[a-z.]+/_/TranslateWebserverUi/data/batchexecute")
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,33 +48,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # -- payloads ------------------------------------------------------------------------------------------------
 
 
-def _mp3(tmp_path_factory, name: str, source: str) -> bytes:
-    out = tmp_path_factory.mktemp("gtts-faults") / name
-    subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i", source,
-         "-ac", "1", "-ar", "24000", "-b:a", "32k", str(out)],
-        check=True, capture_output=True,
-    )
-    return out.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def mp3(tmp_path_factory) -> bytes:
-    """1 s of a 440 Hz tone: what a good answer decodes to."""
-    return _mp3(tmp_path_factory, "tone.mp3", "sine=frequency=440:duration=1")
-
-
 @pytest.fixture(scope="module")
 def silent_mp3(tmp_path_factory) -> bytes:
     """A well-formed MP3 of 1 s of digital silence: decodes fine, says nothing."""
-    return _mp3(tmp_path_factory, "silence.mp3", "anullsrc=r=24000:cl=mono:d=1")
-
-
-def body_for(data: bytes) -> str:
-    """A batchexecute response shaped like Google's, carrying `data` as the audio."""
-    b64 = base64.b64encode(data).decode("ascii")
-    line = json.dumps([["wrb.fr", "jQ1olc", f'["{b64}"]', None, None, None, "generic"]], separators=(",", ":"))
-    return f")]}}'\n\n{len(line)}\n{line}\n25\n[[\"e\",4,null,null,143]]\n"
+    return lavfi_mp3(tmp_path_factory, "silence.mp3", "anullsrc=r=24000:cl=mono:d=1")
 
 
 class _ResetAfter(io.RawIOBase):
@@ -108,18 +83,6 @@ def reset_error() -> requests.exceptions.ConnectionError:
 
 
 # -- engine-level faults -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def rsps(monkeypatch):
-    monkeypatch.delenv("AUDIOGEN_OFFLINE", raising=False)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def slept() -> list[float]:
-    return []
 
 
 def _no_rate_limit(engine: GttsEngine) -> GttsEngine:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 import socket
-import subprocess
 import time
 
 import gtts
@@ -18,7 +16,9 @@ from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnection
 from audiogen.engines import Engine, VoiceRequest
 from audiogen.engines.gtts_engine import GttsEngine, _retry_after
 from audiogen.errors import EngineError, EngineUnavailable, NetworkError
-from audiogen.ffmpeg import INTERNAL_RATE, ffmpeg_exe
+from audiogen.ffmpeg import INTERNAL_RATE
+
+from conftest import batchexecute_body
 
 URL = re.compile(r"https://translate\.google\.[a-z.]+/_/TranslateWebserverUi/data/batchexecute")
 HOST_URL = "https://translate.google.com/_/TranslateWebserverUi/data/batchexecute"
@@ -29,41 +29,8 @@ LONG_TEXT = (
 )
 
 
-@pytest.fixture(scope="session")
-def mp3(tmp_path_factory) -> bytes:
-    """A real 1 s, 24 kHz mono MP3 (what Google returns per chunk), made by the bundled ffmpeg."""
-    out = tmp_path_factory.mktemp("gtts") / "tone.mp3"
-    subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
-         "-i", "sine=frequency=440:duration=1", "-ac", "1", "-ar", "24000", "-b:a", "32k", str(out)],
-        check=True, capture_output=True,
-    )
-    return out.read_bytes()
-
-
-def batchexecute_body(b64: str) -> str:
-    """A batchexecute response shaped like Google's; gTTS greps the `jQ1olc` line for the audio."""
-    line = json.dumps([["wrb.fr", "jQ1olc", f'["{b64}"]', None, None, None, "generic"]],
-                      separators=(",", ":"))
-    return f")]}}'\n\n{len(line)}\n{line}\n25\n[[\"e\",4,null,null,143]]\n"
-
-
-@pytest.fixture
-def audio_body(mp3) -> str:
-    return batchexecute_body(base64.b64encode(mp3).decode("ascii"))
-
-
-@pytest.fixture(autouse=True)
-def rsps(monkeypatch):
-    """Every test runs inside responses: an unregistered request fails instead of reaching the network."""
-    monkeypatch.delenv("AUDIOGEN_OFFLINE", raising=False)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def slept() -> list[float]:
-    return []
+#: Every test runs inside responses: an unregistered request fails instead of reaching the network.
+pytestmark = pytest.mark.usefixtures("rsps")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ and the `serve` command itself (run as a process and stopped with Ctrl-C)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -199,11 +200,13 @@ def test_command_refuses_a_folder_that_is_not_a_built_library(tmp_path):
     assert "index.html" in str(result.exception) and "audiogen build" in result.exception.hint
 
 
-def test_command_serves_prints_a_qr_code_and_stops_cleanly_on_ctrl_c(served):
-    root, _ = served
+@contextlib.contextmanager
+def serving(root: Path, *args: str):
+    """`audiogen serve ROOT ARGS` in a child process, yielded with its banner (read up to "Ctrl-C ...");
+    killed at the end if the test did not stop it."""
     code = "import sys; from audiogen.serve import serve_command; serve_command(sys.argv[1:])"
     proc = subprocess.Popen(
-        [sys.executable, "-u", "-c", code, str(root), "--port", "0", "--base-url", "http://192.168.1.50:8000"],
+        [sys.executable, "-u", "-c", code, str(root), "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
@@ -213,6 +216,16 @@ def test_command_serves_prints_a_qr_code_and_stops_cleanly_on_ctrl_c(served):
             lines.append(line)
             if line.startswith("Ctrl-C"):
                 break
+        yield proc, lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_command_serves_prints_a_qr_code_and_stops_cleanly_on_ctrl_c(served):
+    root, _ = served
+    with serving(root, "--base-url", "http://192.168.1.50:8000") as (proc, lines):
         out = "".join(lines)
         port = int(re.search(r"on http://127\.0\.0\.1:(\d+)/", out).group(1))
         assert "open:  http://192.168.1.50:8000/\n" in out
@@ -224,10 +237,6 @@ def test_command_serves_prints_a_qr_code_and_stops_cleanly_on_ctrl_c(served):
         assert b'url="http://192.168.1.50:8000/b-morning.mp3"' in feed  # --base-url wins over Host
         proc.send_signal(signal.SIGINT)
         rest, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err
     assert rest.strip() == "stopped serving"
     assert "Traceback" not in err
@@ -236,22 +245,9 @@ def test_command_serves_prints_a_qr_code_and_stops_cleanly_on_ctrl_c(served):
 
 def test_command_on_localhost_prints_no_qr_code(served):
     root, _ = served
-    code = "import sys; from audiogen.serve import serve_command; serve_command(sys.argv[1:])"
-    proc = subprocess.Popen([sys.executable, "-u", "-c", code, str(root), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
-    try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("Ctrl-C"):
-                break
+    with serving(root) as (proc, lines):
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     out = "".join(lines)
     assert "add --lan" in out and "█" not in out
     assert proc.returncode == 0

@@ -22,7 +22,6 @@ import pytest
 import requests
 import responses
 from click.testing import CliRunner
-from test_gtts import audio_body, mp3  # noqa: F401  (fixtures)
 
 from audiogen import engines
 from audiogen.cache import ClipCache
@@ -283,7 +282,7 @@ def test_rate_limiter_is_a_token_bucket():
     assert [bucket.acquire() for _ in range(3)] == [0, 0, pytest.approx(0.5)]
 
 
-def test_gtts_fetches_in_parallel_within_bounds(monkeypatch, tmp_path, write_routine, audio_body):  # noqa: F811
+def test_gtts_fetches_in_parallel_within_bounds(monkeypatch, tmp_path, write_routine, audio_body):
     monkeypatch.delenv("AUDIOGEN_OFFLINE", raising=False)
     limiter = RateLimiter(rate=1000, burst=1000)
     engine = GttsEngine(sleep=lambda s: None, limiter=limiter)
