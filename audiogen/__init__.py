@@ -1,14 +1,22 @@
-"""audiogen: routine scripts in YAML -> narrated, chaptered MP3 guided sessions."""
+"""audiogen: routine scripts in YAML -> narrated, chaptered MP3 guided sessions.
 
-__version__ = "0.1.0"
+The documented Python API lives in `audiogen.api`; its names are re-exported here on first use, so that
+importing a lower floor (`audiogen.routine`, `audiogen.plan`) does not load numpy and the render stack.
+"""
 
-from .build import BuildOptions, BuildResult, build, build_routine  # noqa: E402
-from .errors import AudiogenError  # noqa: E402
-from .loader import load_routine, parse_routine  # noqa: E402
-from .model import Routine, routine_schema  # noqa: E402
-from .planner import Plan, plan_routine  # noqa: E402
+from audiogen._version import __version__
 
 __all__ = [
     "AudiogenError", "BuildOptions", "BuildResult", "Plan", "Routine", "build", "build_routine",
     "load_routine", "parse_routine", "plan_routine", "routine_schema", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from audiogen import api
+
+        # bind them all at once: importing `api` binds the subpackage `audiogen.build` over the function
+        globals().update({n: getattr(api, n) for n in __all__ if n != "__version__"})
+        return globals()[name]
+    raise AttributeError(f"module 'audiogen' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 import sys
 
 try:
-    from .cli import main
+    from audiogen.cli import main
 except KeyboardInterrupt:  # Ctrl-C while the program is still starting
     sys.exit(130)
 

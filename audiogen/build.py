@@ -22,23 +22,23 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .atomic import atomic_path, sweep_orphans, write_text
-from .cache import CACHE_FORMAT, ClipCache
-from .errors import AudiogenError, OutputError, RoutineError
-from .ffmpeg import INTERNAL_RATE, samples_to_ms
-from .leveling import PEAK_CEILING_DB, LevelPlan, level_session
-from .library import LibraryConfig, OutputSettings, load_library_config, routine_files
-from .limiter import limit_stream
-from .loader import load_routine
-from .loudness import LoudnessMeter, metered
-from .model import Routine
-from .narrate import SPEECH_RMS_DBFS, Narration, Narrator
-from .planner import Event, Plan, plan_routine, sound_refs, spoken_texts
-from .render import Bed, encode_mp3, mix_blocks
-from .slug import slugify
-from .soundref import is_builtin, resolve_path
-from .variants import fit_length, variant_label
+from audiogen._version import __version__
+from audiogen.atomic import atomic_path, sweep_orphans, write_text
+from audiogen.cache import CACHE_FORMAT, ClipCache
+from audiogen.errors import AudiogenError, OutputError, RoutineError
+from audiogen.ffmpeg import INTERNAL_RATE, samples_to_ms
+from audiogen.leveling import PEAK_CEILING_DB, LevelPlan, level_session
+from audiogen.library import LibraryConfig, OutputSettings, load_library_config, routine_files
+from audiogen.limiter import limit_stream
+from audiogen.loader import load_routine
+from audiogen.loudness import LoudnessMeter, metered
+from audiogen.model import Routine
+from audiogen.narrate import SPEECH_RMS_DBFS, Narration, Narrator
+from audiogen.planner import Event, Plan, plan_routine, sound_refs, spoken_texts
+from audiogen.render import Bed, encode_mp3, mix_blocks
+from audiogen.slug import slugify
+from audiogen.soundref import is_builtin, resolve_path
+from audiogen.variants import fit_length, variant_label
 
 MANIFEST = ".audiogen-manifest.json"
 #: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.
@@ -105,7 +105,7 @@ class _Job:
 
 # -- sounds ---------------------------------------------------------------------------------------
 def load_cue(ref: str, base_dir: Path | None) -> np.ndarray:
-    from . import sounds
+    from audiogen import sounds
 
     x = sounds.cue(ref) if is_builtin(ref, "cue") else sounds.load_sound_file(resolve_path(ref, base_dir))
     x = np.asarray(x, dtype=np.float32)
@@ -114,7 +114,7 @@ def load_cue(ref: str, base_dir: Path | None) -> np.ndarray:
 
 
 def load_bed(routine: Routine) -> Bed | None:
-    from . import sounds
+    from audiogen import sounds
 
     bg = routine.background
     if bg is None:
@@ -197,7 +197,7 @@ def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | 
     the stretches the limiter works on), then the session is mixed once, straight into the encoder.
     Returns the LUFS written: the leveller's prediction, or, unlevelled, what was metered on the way.
     """
-    from .tags import ChapterMark, write_tags
+    from audiogen.tags import ChapterMark, write_tags
 
     plan, settings, bed = audio.plan, audio.settings, audio.bed
     ceiling = 10 ** (PEAK_CEILING_DB / 20)
@@ -269,7 +269,7 @@ def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[
     finally:
         narrator.close()  # stop the synthesis worker processes (after errors and Ctrl-C too)
         if clients:
-            from .cluster import close
+            from audiogen.cluster import close
 
             for client in clients.values():
                 close(client)
@@ -296,7 +296,7 @@ def _build_path(p: Path, options: BuildOptions, narrator: Narrator, clients: dic
     scheduler = options.scheduler or config.output.scheduler
     if scheduler and not options.dry_run:
         if scheduler not in clients:
-            from .cluster import connect
+            from audiogen.cluster import connect
 
             clients[scheduler] = connect(scheduler)  # an unreachable scheduler fails here, before any work
         client = clients[scheduler]
@@ -395,7 +395,7 @@ def _wrap_up(out_dir: Path, manifest: dict, jobs: list[_Job], config: LibraryCon
     try:
         _finish(out_dir, manifest, jobs, config, options, library, changed)
         if library:
-            from .indexes import write_indexes
+            from audiogen.indexes import write_indexes
 
             with _locked(out_dir / (MANIFEST + ".lock")):
                 write_indexes(out_dir, config.album, config.author, options.base_url)
@@ -408,7 +408,7 @@ def _build_on_cluster(client, todo: list[_Job], settings: OutputSettings, config
                       options: BuildOptions, narrator: Narrator, manifest: dict, progress: Progress) -> None:
     """The same two stages as a local build, as Dask tasks (clips, then sessions), overlapping: a
     routine's sessions render as soon as its clips are made."""
-    from .cluster import build_on_cluster
+    from audiogen.cluster import build_on_cluster
 
     lock = threading.Lock()
 
@@ -483,7 +483,7 @@ class _Prepared:
 def _prepare_job(job: _Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
                  options: BuildOptions) -> _Prepared:
     """Plan the session, check it, and write its cover and lyrics (on the client)."""
-    from .tags import TagInfo
+    from audiogen.tags import TagInfo
 
     r = job.result
     routine = job.routine
@@ -532,7 +532,7 @@ def _complete_job(job: _Job, prep: _Prepared, narration: Narration, lufs: float 
 
 def _write_session_files(job: _Job, prep: _Prepared, narration: Narration, lufs: float | None,
                          config: LibraryConfig) -> None:
-    from .atomic import write_bytes
+    from audiogen.atomic import write_bytes
 
     r, plan, routine = job.result, prep.plan, prep.routine
     for name, data in prep.files.items():
@@ -566,8 +566,8 @@ def _side_files(job: _Job, routine: Routine, plan: Plan, tags) -> dict[str, byte
 
     The cover also goes into the MP3's tags, so it is made before rendering; the files are written after.
     """
-    from .cover import make_cover
-    from .lyrics import make_lrc
+    from audiogen.cover import make_cover
+    from audiogen.lyrics import make_lrc
 
     if routine.cover:
         src = resolve_path(routine.cover, routine.base_dir)
@@ -625,7 +625,7 @@ def _locked(path: Path):
     """An exclusive advisory lock (flock) held for the duration of the block."""
     import fcntl
 
-    from .atomic import _hint
+    from audiogen.atomic import _hint
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

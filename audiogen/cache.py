@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path, sweep_orphans
-from .ffmpeg import INTERNAL_RATE, samples_to_ms
+from audiogen.atomic import atomic_path, sweep_orphans
+from audiogen.ffmpeg import INTERNAL_RATE, samples_to_ms
 
 #: Bump when the stored audio changes meaning (normalisation, rate): old entries are then ignored.
 CACHE_FORMAT = 5

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AudiogenError, RoutineError
-from .library import load_library_config, routine_files
-from .loader import load_routine
-from .model import Routine
-from .planner import Plan, estimate_speech_ms, plan_routine, spoken_texts
+from audiogen.errors import AudiogenError, RoutineError
+from audiogen.library import load_library_config, routine_files
+from audiogen.loader import load_routine
+from audiogen.model import Routine
+from audiogen.planner import Plan, estimate_speech_ms, plan_routine, spoken_texts
 
 
 @dataclass
@@ -23,14 +23,14 @@ class CheckResult:
 
 
 def _cue_ms(routine: Routine):
-    from .soundref import is_builtin
-    from .sounds import cue_length_ms
+    from audiogen.soundref import is_builtin
+    from audiogen.sounds import cue_length_ms
 
     def length(ref: str) -> int:
         if is_builtin(ref, "cue"):
             return cue_length_ms(ref)
-        from .build import load_cue
-        from .ffmpeg import INTERNAL_RATE
+        from audiogen.build import load_cue
+        from audiogen.ffmpeg import INTERNAL_RATE
 
         return int(len(load_cue(ref, routine.base_dir)) * 1000 / INTERNAL_RATE)
 
@@ -39,8 +39,8 @@ def _cue_ms(routine: Routine):
 
 def plan_for(routine: Routine, cache=None) -> Plan:
     """Plan with the real lengths of cached clips where there are any, estimates for the rest."""
-    from .cache import ClipCache
-    from .narrate import Narrator
+    from audiogen.cache import ClipCache
+    from audiogen.narrate import Narrator
 
     texts = spoken_texts(routine)
     known = Narrator(cache or ClipCache(), offline=True).cached_lengths(routine, texts)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .durations import format_ms
-from .errors import AudiogenError
+from audiogen._version import __version__
+from audiogen.durations import format_ms
+from audiogen.errors import AudiogenError
 
 
 def _fail(e: AudiogenError) -> None:
@@ -132,8 +132,8 @@ class _Reporter:
 def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url, scheduler, offline, quiet,
           verbose) -> None:
     """Build routine files or library folders into MP3 sessions (+ JSON timelines)."""
-    from .build import BuildOptions
-    from .build import build as run_build
+    from audiogen.build import BuildOptions
+    from audiogen.build import build as run_build
 
     rep = _Reporter(quiet, verbose)
     options = BuildOptions(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict, force=force,
@@ -150,7 +150,7 @@ def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url,
 @click.option("--strict", is_flag=True, help="Warnings count as errors.")
 def check(paths, strict) -> None:
     """Validate routines; print warnings and each routine's planned length. Exit 1 on errors."""
-    from .check import check_paths
+    from audiogen.check import check_paths
 
     errors = 0
     for item in check_paths(list(paths)):
@@ -173,8 +173,8 @@ def check(paths, strict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
 def plan(file, as_json) -> None:
     """Show a routine's timeline (chapter, start, length, what plays) without synthesising."""
-    from .check import plan_file
-    from .planner import format_plan
+    from audiogen.check import plan_file
+    from audiogen.planner import format_plan
 
     p = plan_file(file)
     click.echo(json.dumps(p.to_dict(), indent=1, ensure_ascii=False) if as_json else format_plan(p))
@@ -185,7 +185,7 @@ def plan(file, as_json) -> None:
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=Path("."))
 def new(name, out_dir) -> None:
     """Scaffold a commented routine NAME.yaml to start from."""
-    from .scaffold import scaffold
+    from audiogen.scaffold import scaffold
 
     path = scaffold(name, out_dir)
     click.echo(f"wrote {path}\nnext: audiogen check {path}  then  audiogen build {path}")
@@ -194,7 +194,7 @@ def new(name, out_dir) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the routine format (for editor completion)."""
-    from .model import routine_schema
+    from audiogen.model import routine_schema
 
     click.echo(json.dumps(routine_schema(), indent=2))
 
@@ -207,7 +207,7 @@ def schema() -> None:
 @click.option("--all", "show_all", is_flag=True, help="List every language and voice, not the first ones.")
 def voices(as_json, language, offline, show_all) -> None:
     """List engines, whether each works here and why not, their languages and voices, and auto's pick."""
-    from .voices import engine_report
+    from audiogen.voices import engine_report
 
     report = engine_report(language=language, offline=offline or None)
     if as_json:
@@ -256,7 +256,7 @@ def cache() -> None:
 @cache.command("info")
 def cache_info() -> None:
     """Where the cache is and what it holds."""
-    from .cache import ClipCache
+    from audiogen.cache import ClipCache
 
     info = ClipCache().info()
     speech = format_ms(info.seconds * 1000)
@@ -266,13 +266,13 @@ def cache_info() -> None:
 @cache.command("clear")
 def cache_clear() -> None:
     """Delete every cached clip."""
-    from .cache import ClipCache
+    from audiogen.cache import ClipCache
 
     c = ClipCache()
     click.echo(f"removed {c.clear()} clips from {c.root}")
 
 
-from .serve import serve_command  # noqa: E402
+from audiogen.serve import serve_command  # noqa: E402
 
 cli.add_command(serve_command)
 

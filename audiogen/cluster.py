@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .engines import VoiceRequest
-from .errors import AudiogenError, EngineError, OutputError
+from audiogen.engines import VoiceRequest
+from audiogen.errors import AudiogenError, EngineError, OutputError
 
 #: Task retries on top of Dask's own rescheduling of a dead worker's tasks.
 RETRIES = 2
@@ -79,8 +79,8 @@ def close(client) -> None:
 # -- what runs on the workers ---------------------------------------------------------------------
 def synth_clip(engine_name: str, voice: VoiceRequest, text: str) -> np.ndarray:
     """Narrate one phrase in the cache's form (levelled int16 at the internal rate)."""
-    from .engines import get_engine
-    from .narrate import prepare_speech
+    from audiogen.engines import get_engine
+    from audiogen.narrate import prepare_speech
 
     clip = get_engine(engine_name).synthesize(text, voice)
     return prepare_speech(clip.samples, clip.rate)
@@ -93,7 +93,7 @@ def cached_clip(samples: np.ndarray) -> np.ndarray:
 
 def render_remote(audio, clips: dict[str, np.ndarray]) -> tuple[bytes, float | None]:
     """Render one session to MP3 bytes from clips Dask delivered."""
-    from .build import render_bytes
+    from audiogen.build import render_bytes
 
     audio.clips = clips
     return render_bytes(audio)
@@ -149,7 +149,7 @@ class _Pipeline:
 
     # -- stage 1: clips --------------------------------------------------------------------------
     def narrate(self, r: _Routine, index: int, total: int) -> None:
-        from .narrate import Narration
+        from audiogen.narrate import Narration
 
         narrator = self.narrator
         self.progress("narrate", {"title": r.routine.title, "index": index, "total": total, "clips": len(r.texts)})
@@ -195,7 +195,7 @@ class _Pipeline:
     def clip_done(self, fut, key: str) -> None:
         import time
 
-        from .ffmpeg import samples_to_ms
+        from audiogen.ffmpeg import samples_to_ms
 
         error: AudiogenError | None = None
         t = time.perf_counter()
@@ -277,7 +277,7 @@ class _Pipeline:
         self.release(r)
 
     def render_done(self, fut, job, prep, narration) -> None:
-        from .atomic import write_bytes
+        from audiogen.atomic import write_bytes
 
         try:
             data, lufs = fut.result()
@@ -307,7 +307,7 @@ class _Pipeline:
 
 def _estimated_work(routine, jobs: list) -> int:
     """Roughly how long a routine's sessions are (ms of audio, what rendering costs), from estimated speech."""
-    from .planner import estimate_speech_ms, plan_routine
+    from audiogen.planner import estimate_speech_ms, plan_routine
 
     try:
         speed = routine.voice.speed
@@ -333,7 +333,7 @@ def build_on_cluster(client, narrator, todo: list, prepare, complete, fail,
     engine could not make puts that engine out for the build and its routines are narrated again with the
     next one; any other failure fails that routine's sessions only.
     """
-    from .planner import spoken_texts
+    from audiogen.planner import spoken_texts
 
     by_source: dict = {}
     for job in todo:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
-from . import __version__
+from audiogen._version import __version__
 
 #: Apple Podcasts asks for square art between 1400 and 3000 px.
 DEFAULT_SIZE = 1400

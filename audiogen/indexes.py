@@ -17,7 +17,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from .atomic import write_bytes, write_text
+from audiogen.atomic import write_bytes, write_text
 
 PLAYLIST = "playlist.m3u8"
 FEED = "feed.xml"
@@ -248,7 +248,7 @@ def _utc(mtime: float) -> datetime:
 
 def write_library_cover(out_dir: str | Path, album: str, author: str | None) -> Path:
     """The channel art, drawn again only when the album, author or audiogen version changed."""
-    from .cover import cover_matches, make_cover
+    from audiogen.cover import cover_matches, make_cover
 
     path = Path(out_dir) / LIBRARY_COVER
     try:

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .cache import ClipCache, clip_key
-from .engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
-from .errors import EngineError, EngineUnavailable
-from .ffmpeg import INTERNAL_RATE, resample_pcm
-from .limiter import limit_peaks
-from .model import Routine
-from .synth_pool import ProcessPool, default_workers, run_threads
+from audiogen.cache import ClipCache, clip_key
+from audiogen.engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
+from audiogen.errors import EngineError, EngineUnavailable
+from audiogen.ffmpeg import INTERNAL_RATE, resample_pcm
+from audiogen.limiter import limit_peaks
+from audiogen.model import Routine
+from audiogen.synth_pool import ProcessPool, default_workers, run_threads
 
 #: Spoken clips are levelled to this loudness (LUFS; beds use it as their RMS reference) ...
 SPEECH_RMS_DBFS = -20.0
@@ -76,7 +76,7 @@ def prepare_speech(samples: np.ndarray, rate: int, tempo: float = 1.0) -> np.nda
 
 def _speech_level_db(x: np.ndarray) -> float | None:
     """A clip's loudness (LUFS, gated like a whole programme); active-sample RMS for very short clips."""
-    from .loudness import LoudnessMeter
+    from audiogen.loudness import LoudnessMeter
 
     meter = LoudnessMeter()
     meter.add(x)

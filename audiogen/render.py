@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputError, RenderError
-from .ffmpeg import INTERNAL_RATE, ffmpeg_exe
-from .planner import Event, Plan
+from audiogen.errors import OutputError, RenderError
+from audiogen.ffmpeg import INTERNAL_RATE, ffmpeg_exe
+from audiogen.planner import Event, Plan
 
 BLOCK_SAMPLES = INTERNAL_RATE * 5
 #: Ducking ramps: the bed starts dipping this long before speech and recovers this long after.
@@ -141,7 +141,7 @@ class BedTrack:
         slot's position times the gain there squared; the gain moves over hundreds of ms, so this
         agrees with metering the generated bed to a few hundredths of a dB.
         """
-        from .loudness import periodic_slot_stats
+        from audiogen.loudness import periodic_slot_stats
 
         slot, size = self.SLOT, len(self.loop)
         energy, peak = periodic_slot_stats(self.loop, slot)

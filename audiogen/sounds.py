@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SoundError
-from .ffmpeg import INTERNAL_RATE, decode_file
+from audiogen.errors import SoundError
+from audiogen.ffmpeg import INTERNAL_RATE, decode_file
 
 __all__ = [
     "AMBIENCES",

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from .errors import AudiogenError, EngineError
+from audiogen.errors import AudiogenError, EngineError
 
 #: How worker processes start. 'fork' would copy whatever threads the parent holds (onnxruntime's,
 #: the render pool's, a writer thread) into a child that cannot use them; 'forkserver' forks every
@@ -83,13 +83,13 @@ def _worker(conn, name: str, factory: Callable[[], object], warm, cwd: str, env:
         engine = factory()
         reason = engine.unavailable_reason()
         if reason is not None:
-            from .errors import EngineUnavailable
+            from audiogen.errors import EngineUnavailable
 
             raise EngineUnavailable(f"{name} is not available in a worker process: {reason}")
         prepare = getattr(engine, "prepare", None)
         if prepare is not None and warm is not None:
             prepare(warm)  # load the model now, before the first phrase
-        from .narrate import prepare_speech
+        from audiogen.narrate import prepare_speech
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("failed", None, _portable(e, name, None)))
         return

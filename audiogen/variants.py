@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .durations import format_ms
-from .errors import RoutineError
-from .model import Routine
-from .planner import Plan, plan_routine
+from audiogen.durations import format_ms
+from audiogen.errors import RoutineError
+from audiogen.model import Routine
+from audiogen.planner import Plan, plan_routine
 
 
 def scale_routine(routine: Routine, k: float) -> Routine:

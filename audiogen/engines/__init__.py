@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import EngineUnavailable
-from .base import Clip, Engine, VoiceRequest
+from audiogen.engines.base import Clip, Engine, VoiceRequest
+from audiogen.errors import EngineUnavailable
 
 __all__ = ["Clip", "Engine", "VoiceRequest", "ENGINES", "get_engine", "OFFLINE_PREFERENCE"]
 
 
 def _espeak() -> Engine:
-    from .espeak import EspeakEngine
+    from audiogen.engines.espeak import EspeakEngine
 
     return EspeakEngine()
 
 
 def _piper() -> Engine:
-    from .piper import PiperEngine
+    from audiogen.engines.piper import PiperEngine
 
     return PiperEngine()
 
 
 def _gtts() -> Engine:
-    from .gtts_engine import GttsEngine
+    from audiogen.engines.gtts_engine import GttsEngine
 
     return GttsEngine()
 

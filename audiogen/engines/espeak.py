@@ -10,8 +10,8 @@ import threading
 
 import numpy as np
 
-from ..errors import EngineError, EngineUnavailable
-from .base import Clip, VoiceRequest
+from audiogen.engines.base import Clip, VoiceRequest
+from audiogen.errors import EngineError, EngineUnavailable
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1

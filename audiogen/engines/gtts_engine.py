@@ -30,10 +30,10 @@ from http import HTTPStatus
 
 import numpy as np
 
-from ..errors import EngineError, EngineUnavailable, NetworkError, SoundError
-from ..ffmpeg import INTERNAL_RATE, decode_bytes
-from ..synth_pool import RateLimiter
-from .base import Clip, VoiceRequest
+from audiogen.engines.base import Clip, VoiceRequest
+from audiogen.errors import EngineError, EngineUnavailable, NetworkError, SoundError
+from audiogen.ffmpeg import INTERNAL_RATE, decode_bytes
+from audiogen.synth_pool import RateLimiter
 
 #: Environment variable that forbids every network access when "1"/"true".
 OFFLINE_ENV = "AUDIOGEN_OFFLINE"
