@@ -23,21 +23,21 @@ from typing import Any
 import numpy as np
 
 from audiogen._version import __version__
-from audiogen.atomic import atomic_path, sweep_orphans, write_text
 from audiogen.cache import CACHE_FORMAT, ClipCache
-from audiogen.errors import AudiogenError, OutputError, RoutineError
 from audiogen.ffmpeg import INTERNAL_RATE, samples_to_ms
 from audiogen.leveling import PEAK_CEILING_DB, LevelPlan, level_session
-from audiogen.library import LibraryConfig, OutputSettings, load_library_config, routine_files
 from audiogen.limiter import limit_stream
-from audiogen.loader import load_routine
 from audiogen.loudness import LoudnessMeter, metered
-from audiogen.model import Routine
 from audiogen.narrate import SPEECH_RMS_DBFS, Narration, Narrator
 from audiogen.planner import Event, Plan, plan_routine, sound_refs, spoken_texts
 from audiogen.render import Bed, encode_mp3, mix_blocks
-from audiogen.slug import slugify
-from audiogen.soundref import is_builtin, resolve_path
+from audiogen.routine.atomic import atomic_path, sweep_orphans, write_text
+from audiogen.routine.errors import AudiogenError, OutputError, RoutineError
+from audiogen.routine.library import LibraryConfig, OutputSettings, load_library_config, routine_files
+from audiogen.routine.loader import load_routine
+from audiogen.routine.model import Routine
+from audiogen.routine.slug import slugify
+from audiogen.routine.soundref import is_builtin, resolve_path
 from audiogen.variants import fit_length, variant_label
 
 MANIFEST = ".audiogen-manifest.json"
@@ -532,7 +532,7 @@ def _complete_job(job: _Job, prep: _Prepared, narration: Narration, lufs: float 
 
 def _write_session_files(job: _Job, prep: _Prepared, narration: Narration, lufs: float | None,
                          config: LibraryConfig) -> None:
-    from audiogen.atomic import write_bytes
+    from audiogen.routine.atomic import write_bytes
 
     r, plan, routine = job.result, prep.plan, prep.routine
     for name, data in prep.files.items():
@@ -625,7 +625,7 @@ def _locked(path: Path):
     """An exclusive advisory lock (flock) held for the duration of the block."""
     import fcntl
 
-    from audiogen.atomic import _hint
+    from audiogen.routine.atomic import _hint
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

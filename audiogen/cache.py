@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogen.atomic import atomic_path, sweep_orphans
 from audiogen.ffmpeg import INTERNAL_RATE, samples_to_ms
+from audiogen.routine.atomic import atomic_path, sweep_orphans
 
 #: Bump when the stored audio changes meaning (normalisation, rate): old entries are then ignored.
 CACHE_FORMAT = 5

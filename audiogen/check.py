@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiogen.errors import AudiogenError, RoutineError
-from audiogen.library import load_library_config, routine_files
-from audiogen.loader import load_routine
-from audiogen.model import Routine
 from audiogen.planner import Plan, estimate_speech_ms, plan_routine, spoken_texts
+from audiogen.routine.errors import AudiogenError, RoutineError
+from audiogen.routine.library import load_library_config, routine_files
+from audiogen.routine.loader import load_routine
+from audiogen.routine.model import Routine
 
 
 @dataclass
@@ -23,7 +23,7 @@ class CheckResult:
 
 
 def _cue_ms(routine: Routine):
-    from audiogen.soundref import is_builtin
+    from audiogen.routine.soundref import is_builtin
     from audiogen.sounds import cue_length_ms
 
     def length(ref: str) -> int:

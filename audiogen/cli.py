@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from audiogen._version import __version__
-from audiogen.durations import format_ms
-from audiogen.errors import AudiogenError
+from audiogen.routine.durations import format_ms
+from audiogen.routine.errors import AudiogenError
 
 
 def _fail(e: AudiogenError) -> None:
@@ -185,7 +185,7 @@ def plan(file, as_json) -> None:
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=Path("."))
 def new(name, out_dir) -> None:
     """Scaffold a commented routine NAME.yaml to start from."""
-    from audiogen.scaffold import scaffold
+    from audiogen.routine.scaffold import scaffold
 
     path = scaffold(name, out_dir)
     click.echo(f"wrote {path}\nnext: audiogen check {path}  then  audiogen build {path}")
@@ -194,7 +194,7 @@ def new(name, out_dir) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the routine format (for editor completion)."""
-    from audiogen.model import routine_schema
+    from audiogen.routine.model import routine_schema
 
     click.echo(json.dumps(routine_schema(), indent=2))
 

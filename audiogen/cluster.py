@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from audiogen.engines import VoiceRequest
-from audiogen.errors import AudiogenError, EngineError, OutputError
+from audiogen.routine.errors import AudiogenError, EngineError, OutputError
 
 #: Task retries on top of Dask's own rescheduling of a dead worker's tasks.
 RETRIES = 2
@@ -277,7 +277,7 @@ class _Pipeline:
         self.release(r)
 
     def render_done(self, fut, job, prep, narration) -> None:
-        from audiogen.atomic import write_bytes
+        from audiogen.routine.atomic import write_bytes
 
         try:
             data, lufs = fut.result()

@@ -7,7 +7,7 @@ import subprocess
 
 import numpy as np
 
-from audiogen.errors import RenderError, SoundError
+from audiogen.routine.errors import RenderError, SoundError
 
 #: Every clip and sound is kept and mixed at this rate, mono; ffmpeg resamples on output.
 INTERNAL_RATE = 44100

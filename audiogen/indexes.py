@@ -17,7 +17,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from audiogen.atomic import write_bytes, write_text
+from audiogen.routine.atomic import write_bytes, write_text
 
 PLAYLIST = "playlist.m3u8"
 FEED = "feed.xml"

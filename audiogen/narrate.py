@@ -13,10 +13,10 @@ import numpy as np
 
 from audiogen.cache import ClipCache, clip_key
 from audiogen.engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
-from audiogen.errors import EngineError, EngineUnavailable
 from audiogen.ffmpeg import INTERNAL_RATE, resample_pcm
 from audiogen.limiter import limit_peaks
-from audiogen.model import Routine
+from audiogen.routine.errors import EngineError, EngineUnavailable
+from audiogen.routine.model import Routine
 from audiogen.synth_pool import ProcessPool, default_workers, run_threads
 
 #: Spoken clips are levelled to this loudness (LUFS; beds use it as their RMS reference) ...

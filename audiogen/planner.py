@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from audiogen.durations import format_ms, spoken_seconds
-from audiogen.markup import CueMark, Pause, Speech, parse_markup
-from audiogen.model import Phrases, Routine, Step
+from audiogen.routine.durations import format_ms, spoken_seconds
+from audiogen.routine.markup import CueMark, Pause, Speech, parse_markup
+from audiogen.routine.model import Phrases, Routine, Step
 
 #: Silence after each spoken item before the next one starts.
 GAP_MS = 600
@@ -190,7 +190,7 @@ def plan_routine(
         t += TAIL_MS
 
     if t > MAX_SESSION_MS:
-        from audiogen.errors import RoutineError
+        from audiogen.routine.errors import RoutineError
 
         raise RoutineError(
             f"the session would last {format_ms(t)}; sessions are limited to {format_ms(MAX_SESSION_MS)} (12 hours)",

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogen.errors import OutputError, RenderError
 from audiogen.ffmpeg import INTERNAL_RATE, ffmpeg_exe
 from audiogen.planner import Event, Plan
+from audiogen.routine.errors import OutputError, RenderError
 
 BLOCK_SAMPLES = INTERNAL_RATE * 5
 #: Ducking ramps: the bed starts dipping this long before speech and recovers this long after.

@@ -24,8 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from audiogen.errors import OutputError
 from audiogen.indexes import FEED, INDEX, NS, collect_sessions, feed_xml
+from audiogen.routine.errors import OutputError
 
 CONTENT_TYPES = {
     ".mp3": "audio/mpeg",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogen.errors import SoundError
 from audiogen.ffmpeg import INTERNAL_RATE, decode_file
+from audiogen.routine.errors import SoundError
 
 __all__ = [
     "AMBIENCES",

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from audiogen.errors import AudiogenError, EngineError
+from audiogen.routine.errors import AudiogenError, EngineError
 
 #: How worker processes start. 'fork' would copy whatever threads the parent holds (onnxruntime's,
 #: the render pool's, a writer thread) into a child that cannot use them; 'forkserver' forks every
@@ -83,7 +83,7 @@ def _worker(conn, name: str, factory: Callable[[], object], warm, cwd: str, env:
         engine = factory()
         reason = engine.unavailable_reason()
         if reason is not None:
-            from audiogen.errors import EngineUnavailable
+            from audiogen.routine.errors import EngineUnavailable
 
             raise EngineUnavailable(f"{name} is not available in a worker process: {reason}")
         prepare = getattr(engine, "prepare", None)

@@ -32,7 +32,7 @@ from mutagen.id3 import (
 )
 from mutagen.mp3 import MP3
 
-from audiogen.errors import OutputError
+from audiogen.routine.errors import OutputError
 
 try:  # private mutagen API (checked with 1.48), used only to keep CHAP frames in chapter order
     from mutagen.id3._tags import save_frame as _save_frame

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from audiogen.durations import format_ms
-from audiogen.errors import RoutineError
-from audiogen.model import Routine
 from audiogen.planner import Plan, plan_routine
+from audiogen.routine.durations import format_ms
+from audiogen.routine.errors import RoutineError
+from audiogen.routine.model import Routine
 
 
 def scale_routine(routine: Routine, k: float) -> Routine:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from audiogen.cache import ClipCache
 from audiogen.engines import ENGINES, OFFLINE_PREFERENCE, VoiceRequest, get_engine
-from audiogen.errors import AudiogenError
 from audiogen.narrate import Narrator, offline_mode
+from audiogen.routine.errors import AudiogenError
 
 #: What each engine is, for people choosing one.
 _ABOUT = {

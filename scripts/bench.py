@@ -122,10 +122,10 @@ def child_ffmpeg(path: str, out: str) -> None:
     from audiogen.build import cue_lengths, load_bed, plan_session
     from audiogen.cache import ClipCache
     from audiogen.ffmpeg import INTERNAL_RATE, ffmpeg_exe
-    from audiogen.loader import load_routine
     from audiogen.narrate import Narrator
     from audiogen.planner import spoken_texts
     from audiogen.render import mix_blocks, to_int16
+    from audiogen.routine.loader import load_routine
 
     routine = load_routine(path)
     cache = ClipCache()
@@ -170,10 +170,10 @@ def bench_synthesis(engines: tuple[str, ...] = ("piper", "espeak"), workers: tup
     """
     from audiogen.cache import ClipCache
     from audiogen.engines import get_engine
-    from audiogen.library import load_library_config, routine_files
-    from audiogen.loader import load_routine
     from audiogen.narrate import Narrator
     from audiogen.planner import spoken_texts
+    from audiogen.routine.library import load_library_config, routine_files
+    from audiogen.routine.loader import load_routine
 
     config = load_library_config(library)
     routines = [load_routine(f, defaults=config.defaults or None) for f in routine_files(library)]

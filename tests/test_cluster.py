@@ -165,7 +165,7 @@ def test_a_routine_renders_as_soon_as_its_clips_are_made_not_after_the_whole_lib
 
 def _break_piper_on_workers():
     from audiogen.engines import get_engine
-    from audiogen.errors import EngineError
+    from audiogen.routine.errors import EngineError
 
     def broken(text, voice):
         raise EngineError("Piper crashed on this worker")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from buildkit import cache_is_whole, make_library, parts, start_build, visible_outputs_are_whole, wait_group_gone
 
-from audiogen.atomic import atomic_path, sweep_orphans
+from audiogen.routine.atomic import atomic_path, sweep_orphans
 
 #: How many SIGKILLs the kill test delivers (builds that finish before their kill do not count).
 KILLS = 15
@@ -108,7 +108,7 @@ def test_sweeper_racing_a_new_temp_file_cannot_make_a_partial_file_visible(tmp_p
     while the writer writes. The writer must still publish exactly what it wrote."""
     import fcntl
 
-    from audiogen import atomic
+    from audiogen.routine import atomic
 
     real_flock = fcntl.flock
     raced = []
@@ -145,7 +145,7 @@ def test_orphans_are_swept_but_a_live_writer_is_not(tmp_path):
 
 def test_atomic_writes_never_touch_the_process_umask(tmp_path, monkeypatch):
     """os.umask is process-wide: set to 0 for a moment, another thread's new cache folder gets mode 0o777."""
-    from audiogen import atomic
+    from audiogen.routine import atomic
 
     calls = []
     monkeypatch.setattr(atomic.os, "umask", lambda *a: calls.append(a) or 0o022)

@@ -1,6 +1,6 @@
 import pytest
 
-from audiogen.durations import format_ms, parse_duration, parse_gain, spoken_seconds
+from audiogen.routine.durations import format_ms, parse_duration, parse_gain, spoken_seconds
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from PIL import Image
 from audiogen import engines
 from audiogen.engines import VoiceRequest
 from audiogen.engines.gtts_engine import GttsEngine
-from audiogen.errors import NetworkError
+from audiogen.routine.errors import NetworkError
 
 from conftest import RATE, body_for, decode, lavfi_mp3
 

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audiogen.cli import cli
-from audiogen.errors import AudiogenError, RoutineError
-from audiogen.loader import MAX_FILE_BYTES, load_routine, parse_routine
-from audiogen.model import MAX_REPEAT, MAX_TEXT_CHARS, Routine
 from audiogen.planner import estimate_speech_ms, plan_routine
+from audiogen.routine.errors import AudiogenError, RoutineError
+from audiogen.routine.loader import MAX_FILE_BYTES, load_routine, parse_routine
+from audiogen.routine.model import MAX_REPEAT, MAX_TEXT_CHARS, Routine
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DIR = ROOT / "examples" / "facial-massage"

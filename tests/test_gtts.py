@@ -15,8 +15,8 @@ from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnection
 
 from audiogen.engines import Engine, VoiceRequest
 from audiogen.engines.gtts_engine import GttsEngine, _retry_after
-from audiogen.errors import EngineError, EngineUnavailable, NetworkError
 from audiogen.ffmpeg import INTERNAL_RATE
+from audiogen.routine.errors import EngineError, EngineUnavailable, NetworkError
 
 from conftest import batchexecute_body
 

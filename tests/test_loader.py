@@ -4,8 +4,8 @@ import pytest
 from click.testing import CliRunner
 
 from audiogen.cli import cli
-from audiogen.errors import RoutineError
-from audiogen.loader import load_routine, parse_routine
+from audiogen.routine.errors import RoutineError
+from audiogen.routine.loader import load_routine, parse_routine
 
 GOOD = """\
 title: Morning Lift

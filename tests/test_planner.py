@@ -1,7 +1,7 @@
 """The pure planner: exact lengths, growth with warnings, chapters, slots and reminders."""
 
-from audiogen.loader import parse_routine
 from audiogen.planner import GAP_MS, LEAD_IN_MS, TAIL_MS, plan_routine, spoken_texts
+from audiogen.routine.loader import parse_routine
 
 
 def plan(text, speech=lambda t: 1000, sound=lambda s: 500):

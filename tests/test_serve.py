@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 from test_indexes import ALBUM, AUTHOR, make_library
 
-from audiogen.errors import OutputError
 from audiogen.indexes import FEED, INDEX, NS, write_indexes
+from audiogen.routine.errors import OutputError
 from audiogen.serve import make_server, parse_range, serve_command
 
 ITUNES = f"{{{NS['itunes']}}}"

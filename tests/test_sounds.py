@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from audiogen import sounds
-from audiogen.errors import SoundError
 from audiogen.ffmpeg import INTERNAL_RATE
+from audiogen.routine.errors import SoundError
 from audiogen.sounds import (
     AMBIENCES,
     CUES,

@@ -28,10 +28,10 @@ from audiogen.cache import ClipCache
 from audiogen.cli import cli
 from audiogen.engines import Clip, VoiceRequest
 from audiogen.engines.gtts_engine import ACCENTS, GttsEngine
-from audiogen.errors import EngineError
-from audiogen.loader import load_routine
 from audiogen.narrate import Narrator
 from audiogen.planner import spoken_texts
+from audiogen.routine.errors import EngineError
+from audiogen.routine.loader import load_routine
 from audiogen.synth_pool import RateLimiter, default_workers
 
 from conftest import offline_engine
@@ -188,7 +188,7 @@ import sys, threading, time
 sys.path[:0] = {paths!r}
 from audiogen import engines
 from audiogen.cache import ClipCache
-from audiogen.loader import load_routine
+from audiogen.routine.loader import load_routine
 from audiogen.narrate import Narrator
 from test_synthesis import SLOW, SineEngine
 

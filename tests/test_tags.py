@@ -13,8 +13,8 @@ import eyed3
 import numpy as np
 import pytest
 
-from audiogen.errors import OutputError
 from audiogen.ffmpeg import ffmpeg_exe
+from audiogen.routine.errors import OutputError
 from audiogen.tags import ChapterMark, TagInfo, write_tags
 
 eyed3.log.setLevel("ERROR")  # eyeD3 warns about non-standard genre names such as "Meditation"

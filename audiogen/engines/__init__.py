@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from audiogen.engines.base import Clip, Engine, VoiceRequest
-from audiogen.errors import EngineUnavailable
+from audiogen.routine.errors import EngineUnavailable
 
 __all__ = ["Clip", "Engine", "VoiceRequest", "ENGINES", "get_engine", "OFFLINE_PREFERENCE"]
 

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 
 from audiogen.engines.base import Clip, VoiceRequest
-from audiogen.errors import EngineError, EngineUnavailable
+from audiogen.routine.errors import EngineError, EngineUnavailable
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1

@@ -31,8 +31,8 @@ from http import HTTPStatus
 import numpy as np
 
 from audiogen.engines.base import Clip, VoiceRequest
-from audiogen.errors import EngineError, EngineUnavailable, NetworkError, SoundError
 from audiogen.ffmpeg import INTERNAL_RATE, decode_bytes
+from audiogen.routine.errors import EngineError, EngineUnavailable, NetworkError, SoundError
 from audiogen.synth_pool import RateLimiter
 
 #: Environment variable that forbids every network access when "1"/"true".

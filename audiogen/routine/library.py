@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from audiogen.errors import RoutineError
-from audiogen.loader import _error_at, compose, read_text, validation_error
-from audiogen.model import Duration, _Strict
+from audiogen.routine.errors import RoutineError
+from audiogen.routine.loader import _error_at, compose, read_text, validation_error
+from audiogen.routine.model import Duration, _Strict
 
 LIBRARY_FILE = "audiogen.yaml"
 _BITRATES = ("32k", "48k", "64k", "80k", "96k", "112k", "128k", "160k", "192k", "256k", "320k")
@@ -89,7 +89,7 @@ def load_library_config(folder: Path) -> LibraryConfig:
 
 def _check_defaults(config: LibraryConfig, marks, path: str, folder: Path) -> None:
     """Defaults are validated as routine keys, so a typo there is reported where it was written."""
-    from audiogen.model import Routine
+    from audiogen.routine.model import Routine
 
     probe = {"title": "x", "steps": [{"title": "x", "hold": 1}], **config.defaults}
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from audiogen.errors import OutputError
-from audiogen.slug import slugify
+from audiogen.routine.errors import OutputError
+from audiogen.routine.slug import slugify
 
 
 def scaffold(name: str, folder: Path = Path(".")) -> Path:
@@ -18,7 +18,7 @@ def scaffold(name: str, folder: Path = Path(".")) -> Path:
     text = resources.files("audiogen").joinpath("templates/routine.yaml").read_text("utf-8")
     title = name.strip().replace('"', "'") or "My routine"
     text = text.replace("{filename}", target.name).replace("{title}", f'"{title}"').replace("{{side}}", "{side}")
-    from audiogen.atomic import write_text
+    from audiogen.routine.atomic import write_text
 
     write_text(target, text)
     return target

@@ -6,7 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from audiogen.durations import parse_duration
+from audiogen.routine.durations import parse_duration
 
 _TAG = re.compile(r"\[([^\[\]]*)\]")
 _COMMANDS = ("pause", "cue")

@@ -15,8 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from audiogen.durations import parse_duration, parse_gain
-from audiogen.markup import Pause, parse_markup
+from audiogen.routine.durations import parse_duration, parse_gain
+from audiogen.routine.markup import Pause, parse_markup
 
 #: Longest text of one spoken field (longer text is almost certainly a mistake or an attack).
 MAX_TEXT_CHARS = 20_000

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from audiogen.errors import AudiogenError, OutputError
+from audiogen.routine.errors import AudiogenError, OutputError
 
 PART_SUFFIX = ".part"
 

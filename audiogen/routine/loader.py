@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from audiogen.errors import RoutineError
-from audiogen.model import Routine
+from audiogen.routine.errors import RoutineError
+from audiogen.routine.model import Routine
 
 #: Largest routine or library file read (a routine is a few KiB; this stops accidents and attacks).
 MAX_FILE_BYTES = 1_000_000
@@ -319,7 +319,7 @@ def parse_routine(text: str, path: str = "<input>", *, defaults: dict | None = N
     _check_sounds(routine, marks, path)
     name = routine.voice.name
     if name and name.lower().endswith(".onnx") and base_dir is not None:  # a Piper model beside the routine
-        from audiogen.soundref import resolve_path
+        from audiogen.routine.soundref import resolve_path
 
         routine.voice.name = str(resolve_path(name, base_dir))
     return routine
@@ -345,8 +345,8 @@ def load_routine(path: str | Path, *, defaults: dict | None = None) -> Routine:
 
 def _check_sounds(routine: Routine, marks: _Marks, path: str) -> None:
     """Every sound a routine names must be built in or an existing audio file."""
-    from audiogen.markup import CueMark, parse_markup
-    from audiogen.soundref import check_sound_ref
+    from audiogen.routine.markup import CueMark, parse_markup
+    from audiogen.routine.soundref import check_sound_ref
 
     base = routine.base_dir
     refs: list[tuple[Loc, str, str]] = []
