@@ -29,7 +29,8 @@ from audiogen.leveling import PEAK_CEILING_DB, LevelPlan, level_session
 from audiogen.limiter import limit_stream
 from audiogen.loudness import LoudnessMeter, metered
 from audiogen.narrate import SPEECH_RMS_DBFS, Narration, Narrator
-from audiogen.planner import Event, Plan, plan_routine, sound_refs, spoken_texts
+from audiogen.plan.planner import Event, Plan, plan_routine, sound_refs, spoken_texts
+from audiogen.plan.variants import fit_length, variant_label
 from audiogen.render import Bed, encode_mp3, mix_blocks
 from audiogen.routine.atomic import atomic_path, sweep_orphans, write_text
 from audiogen.routine.errors import AudiogenError, OutputError, RoutineError
@@ -38,7 +39,6 @@ from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
 from audiogen.routine.slug import slugify
 from audiogen.routine.soundref import is_builtin, resolve_path
-from audiogen.variants import fit_length, variant_label
 
 MANIFEST = ".audiogen-manifest.json"
 #: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.

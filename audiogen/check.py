@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiogen.planner import Plan, estimate_speech_ms, plan_routine, spoken_texts
+from audiogen.plan.planner import Plan, estimate_speech_ms, plan_routine, spoken_texts
 from audiogen.routine.errors import AudiogenError, RoutineError
 from audiogen.routine.library import load_library_config, routine_files
 from audiogen.routine.loader import load_routine

@@ -174,7 +174,7 @@ def check(paths, strict) -> None:
 def plan(file, as_json) -> None:
     """Show a routine's timeline (chapter, start, length, what plays) without synthesising."""
     from audiogen.check import plan_file
-    from audiogen.planner import format_plan
+    from audiogen.plan.planner import format_plan
 
     p = plan_file(file)
     click.echo(json.dumps(p.to_dict(), indent=1, ensure_ascii=False) if as_json else format_plan(p))

@@ -307,7 +307,7 @@ class _Pipeline:
 
 def _estimated_work(routine, jobs: list) -> int:
     """Roughly how long a routine's sessions are (ms of audio, what rendering costs), from estimated speech."""
-    from audiogen.planner import estimate_speech_ms, plan_routine
+    from audiogen.plan.planner import estimate_speech_ms, plan_routine
 
     try:
         speed = routine.voice.speed
@@ -333,7 +333,7 @@ def build_on_cluster(client, narrator, todo: list, prepare, complete, fail,
     engine could not make puts that engine out for the build and its routines are narrated again with the
     next one; any other failure fails that routine's sessions only.
     """
-    from audiogen.planner import spoken_texts
+    from audiogen.plan.planner import spoken_texts
 
     by_source: dict = {}
     for job in todo:

@@ -18,7 +18,7 @@ import numpy as np
 
 from audiogen.limiter import MIX_WINDOW_MS, _window, gain_curve
 from audiogen.loudness import LoudnessMeter, gated_loudness
-from audiogen.planner import Event, Plan
+from audiogen.plan.planner import Event, Plan
 from audiogen.render import Bed, BedTrack, Mixer, mixdown
 
 #: The mix limiter's ceiling: room under -1 dBTP for inter-sample peaks and the MP3 encoder's overshoot

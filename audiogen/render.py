@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from audiogen.ffmpeg import INTERNAL_RATE, ffmpeg_exe
-from audiogen.planner import Event, Plan
+from audiogen.plan.planner import Event, Plan
 from audiogen.routine.errors import OutputError, RenderError
 
 BLOCK_SAMPLES = INTERNAL_RATE * 5

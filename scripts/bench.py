@@ -123,7 +123,7 @@ def child_ffmpeg(path: str, out: str) -> None:
     from audiogen.cache import ClipCache
     from audiogen.ffmpeg import INTERNAL_RATE, ffmpeg_exe
     from audiogen.narrate import Narrator
-    from audiogen.planner import spoken_texts
+    from audiogen.plan.planner import spoken_texts
     from audiogen.render import mix_blocks, to_int16
     from audiogen.routine.loader import load_routine
 
@@ -171,7 +171,7 @@ def bench_synthesis(engines: tuple[str, ...] = ("piper", "espeak"), workers: tup
     from audiogen.cache import ClipCache
     from audiogen.engines import get_engine
     from audiogen.narrate import Narrator
-    from audiogen.planner import spoken_texts
+    from audiogen.plan.planner import spoken_texts
     from audiogen.routine.library import load_library_config, routine_files
     from audiogen.routine.loader import load_routine
 

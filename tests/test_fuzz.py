@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audiogen.cli import cli
-from audiogen.planner import estimate_speech_ms, plan_routine
+from audiogen.plan.planner import estimate_speech_ms, plan_routine
 from audiogen.routine.errors import AudiogenError, RoutineError
 from audiogen.routine.loader import MAX_FILE_BYTES, load_routine, parse_routine
 from audiogen.routine.model import MAX_REPEAT, MAX_TEXT_CHARS, Routine

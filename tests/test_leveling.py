@@ -19,7 +19,7 @@ from audiogen.leveling import MAKE_UP_MAX_DB, PEAK_CEILING_DB, level_session
 from audiogen.limiter import limit_stream
 from audiogen.loudness import LoudnessMeter
 from audiogen.narrate import prepare_speech
-from audiogen.planner import Event, Plan
+from audiogen.plan.planner import Event, Plan
 from audiogen.render import Bed, Mixer, mix_blocks
 
 RATE = INTERNAL_RATE

@@ -1,6 +1,6 @@
 """The pure planner: exact lengths, growth with warnings, chapters, slots and reminders."""
 
-from audiogen.planner import GAP_MS, LEAD_IN_MS, TAIL_MS, plan_routine, spoken_texts
+from audiogen.plan.planner import GAP_MS, LEAD_IN_MS, TAIL_MS, plan_routine, spoken_texts
 from audiogen.routine.loader import parse_routine
 
 

@@ -29,7 +29,7 @@ from audiogen.cli import cli
 from audiogen.engines import Clip, VoiceRequest
 from audiogen.engines.gtts_engine import ACCENTS, GttsEngine
 from audiogen.narrate import Narrator
-from audiogen.planner import spoken_texts
+from audiogen.plan.planner import spoken_texts
 from audiogen.routine.errors import EngineError
 from audiogen.routine.loader import load_routine
 from audiogen.synth_pool import RateLimiter, default_workers

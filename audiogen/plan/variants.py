@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from audiogen.planner import Plan, plan_routine
+from audiogen.plan.planner import Plan, plan_routine
 from audiogen.routine.durations import format_ms
 from audiogen.routine.errors import RoutineError
 from audiogen.routine.model import Routine
