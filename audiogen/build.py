@@ -24,10 +24,10 @@ import numpy as np
 
 from audiogen._version import __version__
 from audiogen.cache import CACHE_FORMAT, ClipCache
-from audiogen.ffmpeg import INTERNAL_RATE, samples_to_ms
+from audiogen.dsp.ffmpeg import INTERNAL_RATE, samples_to_ms
+from audiogen.dsp.limiter import limit_stream
+from audiogen.dsp.loudness import LoudnessMeter, metered
 from audiogen.leveling import PEAK_CEILING_DB, LevelPlan, level_session
-from audiogen.limiter import limit_stream
-from audiogen.loudness import LoudnessMeter, metered
 from audiogen.narrate import SPEECH_RMS_DBFS, Narration, Narrator
 from audiogen.plan.planner import Event, Plan, plan_routine, sound_refs, spoken_texts
 from audiogen.plan.variants import fit_length, variant_label

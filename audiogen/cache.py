@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogen.ffmpeg import INTERNAL_RATE, samples_to_ms
+from audiogen.dsp.ffmpeg import INTERNAL_RATE, samples_to_ms
 from audiogen.routine.atomic import atomic_path, sweep_orphans
 
 #: Bump when the stored audio changes meaning (normalisation, rate): old entries are then ignored.

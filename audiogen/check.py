@@ -30,7 +30,7 @@ def _cue_ms(routine: Routine):
         if is_builtin(ref, "cue"):
             return cue_length_ms(ref)
         from audiogen.build import load_cue
-        from audiogen.ffmpeg import INTERNAL_RATE
+        from audiogen.dsp.ffmpeg import INTERNAL_RATE
 
         return int(len(load_cue(ref, routine.base_dir)) * 1000 / INTERNAL_RATE)
 

@@ -195,7 +195,7 @@ class _Pipeline:
     def clip_done(self, fut, key: str) -> None:
         import time
 
-        from audiogen.ffmpeg import samples_to_ms
+        from audiogen.dsp.ffmpeg import samples_to_ms
 
         error: AudiogenError | None = None
         t = time.perf_counter()

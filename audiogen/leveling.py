@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audiogen.limiter import MIX_WINDOW_MS, _window, gain_curve
-from audiogen.loudness import LoudnessMeter, gated_loudness
+from audiogen.dsp.limiter import MIX_WINDOW_MS, _window, gain_curve
+from audiogen.dsp.loudness import LoudnessMeter, gated_loudness
 from audiogen.plan.planner import Event, Plan
 from audiogen.render import Bed, BedTrack, Mixer, mixdown
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from audiogen.cache import ClipCache, clip_key
+from audiogen.dsp.ffmpeg import INTERNAL_RATE, resample_pcm
+from audiogen.dsp.limiter import limit_peaks
 from audiogen.engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
-from audiogen.ffmpeg import INTERNAL_RATE, resample_pcm
-from audiogen.limiter import limit_peaks
 from audiogen.routine.errors import EngineError, EngineUnavailable
 from audiogen.routine.model import Routine
 from audiogen.synth_pool import ProcessPool, default_workers, run_threads
@@ -76,7 +76,7 @@ def prepare_speech(samples: np.ndarray, rate: int, tempo: float = 1.0) -> np.nda
 
 def _speech_level_db(x: np.ndarray) -> float | None:
     """A clip's loudness (LUFS, gated like a whole programme); active-sample RMS for very short clips."""
-    from audiogen.loudness import LoudnessMeter
+    from audiogen.dsp.loudness import LoudnessMeter
 
     meter = LoudnessMeter()
     meter.add(x)

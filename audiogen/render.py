@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogen.ffmpeg import INTERNAL_RATE, ffmpeg_exe
+from audiogen.dsp.ffmpeg import INTERNAL_RATE, ffmpeg_exe
 from audiogen.plan.planner import Event, Plan
 from audiogen.routine.errors import OutputError, RenderError
 
@@ -141,7 +141,7 @@ class BedTrack:
         slot's position times the gain there squared; the gain moves over hundreds of ms, so this
         agrees with metering the generated bed to a few hundredths of a dB.
         """
-        from audiogen.loudness import periodic_slot_stats
+        from audiogen.dsp.loudness import periodic_slot_stats
 
         slot, size = self.SLOT, len(self.loop)
         energy, peak = periodic_slot_stats(self.loop, slot)

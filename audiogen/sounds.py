@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogen.ffmpeg import INTERNAL_RATE, decode_file
+from audiogen.dsp.ffmpeg import INTERNAL_RATE, decode_file
 from audiogen.routine.errors import SoundError
 
 __all__ = [

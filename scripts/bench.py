@@ -121,7 +121,7 @@ def child_ffmpeg(path: str, out: str) -> None:
     """Baseline: ffmpeg alone encoding the very same session audio (mixed to a WAV first, untimed)."""
     from audiogen.build import cue_lengths, load_bed, plan_session
     from audiogen.cache import ClipCache
-    from audiogen.ffmpeg import INTERNAL_RATE, ffmpeg_exe
+    from audiogen.dsp.ffmpeg import INTERNAL_RATE, ffmpeg_exe
     from audiogen.narrate import Narrator
     from audiogen.plan.planner import spoken_texts
     from audiogen.render import mix_blocks, to_int16

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import responses
 
-from audiogen.ffmpeg import ffmpeg_exe
+from audiogen.dsp.ffmpeg import ffmpeg_exe
 
 RATE = 44100
 

@@ -13,9 +13,9 @@ import requests
 import responses
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
+from audiogen.dsp.ffmpeg import INTERNAL_RATE
 from audiogen.engines import Engine, VoiceRequest
 from audiogen.engines.gtts_engine import GttsEngine, _retry_after
-from audiogen.ffmpeg import INTERNAL_RATE
 from audiogen.routine.errors import EngineError, EngineUnavailable, NetworkError
 
 from conftest import batchexecute_body

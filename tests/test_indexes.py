@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from audiogen.cover import make_cover
-from audiogen.ffmpeg import ffmpeg_exe
+from audiogen.dsp.ffmpeg import ffmpeg_exe
 from audiogen.indexes import (
     FEED,
     INDEX,

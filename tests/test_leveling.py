@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from audiogen import sounds
 from audiogen.build import load_cue
-from audiogen.ffmpeg import INTERNAL_RATE
+from audiogen.dsp.ffmpeg import INTERNAL_RATE
+from audiogen.dsp.limiter import limit_stream
+from audiogen.dsp.loudness import LoudnessMeter
 from audiogen.leveling import MAKE_UP_MAX_DB, PEAK_CEILING_DB, level_session
-from audiogen.limiter import limit_stream
-from audiogen.loudness import LoudnessMeter
 from audiogen.narrate import prepare_speech
 from audiogen.plan.planner import Event, Plan
 from audiogen.render import Bed, Mixer, mix_blocks

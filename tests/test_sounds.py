@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audiogen import sounds
-from audiogen.ffmpeg import INTERNAL_RATE
+from audiogen.dsp.ffmpeg import INTERNAL_RATE
 from audiogen.routine.errors import SoundError
 from audiogen.sounds import (
     AMBIENCES,

@@ -13,7 +13,7 @@ import eyed3
 import numpy as np
 import pytest
 
-from audiogen.ffmpeg import ffmpeg_exe
+from audiogen.dsp.ffmpeg import ffmpeg_exe
 from audiogen.routine.errors import OutputError
 from audiogen.tags import ChapterMark, TagInfo, write_tags
 

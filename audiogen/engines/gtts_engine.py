@@ -30,8 +30,8 @@ from http import HTTPStatus
 
 import numpy as np
 
+from audiogen.dsp.ffmpeg import INTERNAL_RATE, decode_bytes
 from audiogen.engines.base import Clip, VoiceRequest
-from audiogen.ffmpeg import INTERNAL_RATE, decode_bytes
 from audiogen.routine.errors import EngineError, EngineUnavailable, NetworkError, SoundError
 from audiogen.synth_pool import RateLimiter
 

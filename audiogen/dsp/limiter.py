@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from audiogen.ffmpeg import INTERNAL_RATE
+from audiogen.dsp.ffmpeg import INTERNAL_RATE
 
 WINDOW_MS = 3.0
 #: Over-ceiling stretches closer than this many samples get one gain computation.

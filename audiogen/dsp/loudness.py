@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from audiogen.ffmpeg import INTERNAL_RATE
+from audiogen.dsp.ffmpeg import INTERNAL_RATE
 
 
 def _k_weighting(freqs: np.ndarray, rate: int) -> np.ndarray:
