@@ -23,12 +23,10 @@ from typing import Any
 import numpy as np
 
 from audiogen._version import __version__
-from audiogen.cache import CACHE_FORMAT, ClipCache
 from audiogen.dsp.ffmpeg import INTERNAL_RATE, samples_to_ms
 from audiogen.dsp.limiter import limit_stream
 from audiogen.dsp.loudness import LoudnessMeter, metered
 from audiogen.leveling import PEAK_CEILING_DB, LevelPlan, level_session
-from audiogen.narrate import SPEECH_RMS_DBFS, Narration, Narrator
 from audiogen.plan.planner import Event, Plan, plan_routine, sound_refs, spoken_texts
 from audiogen.plan.variants import fit_length, variant_label
 from audiogen.render import Bed, encode_mp3, mix_blocks
@@ -39,6 +37,9 @@ from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
 from audiogen.routine.slug import slugify
 from audiogen.routine.soundref import is_builtin, resolve_path
+from audiogen.voice.cache import CACHE_FORMAT, ClipCache
+from audiogen.voice.clips import SPEECH_LUFS
+from audiogen.voice.narrate import Narration, Narrator
 
 MANIFEST = ".audiogen-manifest.json"
 #: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.
@@ -124,7 +125,7 @@ def load_bed(routine: Routine) -> Bed | None:
         loop = sounds.ambience(ref)  # generated to loop exactly, at the reference level
     else:  # a user's file: level it, then crossfade its seam
         raw = sounds.load_sound_file(resolve_path(ref, routine.base_dir))
-        loop = sounds.make_loop(sounds.normalize_rms(raw, SPEECH_RMS_DBFS))
+        loop = sounds.make_loop(sounds.normalize_rms(raw, SPEECH_LUFS))
     return Bed(loop, bg.volume, bg.duck, bg.fade_in, bg.fade_out)
 
 

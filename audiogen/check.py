@@ -39,8 +39,8 @@ def _cue_ms(routine: Routine):
 
 def plan_for(routine: Routine, cache=None) -> Plan:
     """Plan with the real lengths of cached clips where there are any, estimates for the rest."""
-    from audiogen.cache import ClipCache
-    from audiogen.narrate import Narrator
+    from audiogen.voice.cache import ClipCache
+    from audiogen.voice.narrate import Narrator
 
     texts = spoken_texts(routine)
     known = Narrator(cache or ClipCache(), offline=True).cached_lengths(routine, texts)

@@ -207,7 +207,7 @@ def schema() -> None:
 @click.option("--all", "show_all", is_flag=True, help="List every language and voice, not the first ones.")
 def voices(as_json, language, offline, show_all) -> None:
     """List engines, whether each works here and why not, their languages and voices, and auto's pick."""
-    from audiogen.voices import engine_report
+    from audiogen.voice.report import engine_report
 
     report = engine_report(language=language, offline=offline or None)
     if as_json:
@@ -256,7 +256,7 @@ def cache() -> None:
 @cache.command("info")
 def cache_info() -> None:
     """Where the cache is and what it holds."""
-    from audiogen.cache import ClipCache
+    from audiogen.voice.cache import ClipCache
 
     info = ClipCache().info()
     speech = format_ms(info.seconds * 1000)
@@ -266,7 +266,7 @@ def cache_info() -> None:
 @cache.command("clear")
 def cache_clear() -> None:
     """Delete every cached clip."""
-    from audiogen.cache import ClipCache
+    from audiogen.voice.cache import ClipCache
 
     c = ClipCache()
     click.echo(f"removed {c.clear()} clips from {c.root}")

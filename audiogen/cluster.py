@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from audiogen.engines import VoiceRequest
 from audiogen.routine.errors import AudiogenError, EngineError, OutputError
+from audiogen.voice.engines import VoiceRequest
 
 #: Task retries on top of Dask's own rescheduling of a dead worker's tasks.
 RETRIES = 2
@@ -79,8 +79,8 @@ def close(client) -> None:
 # -- what runs on the workers ---------------------------------------------------------------------
 def synth_clip(engine_name: str, voice: VoiceRequest, text: str) -> np.ndarray:
     """Narrate one phrase in the cache's form (levelled int16 at the internal rate)."""
-    from audiogen.engines import get_engine
-    from audiogen.narrate import prepare_speech
+    from audiogen.voice.clips import prepare_speech
+    from audiogen.voice.engines import get_engine
 
     clip = get_engine(engine_name).synthesize(text, voice)
     return prepare_speech(clip.samples, clip.rate)
@@ -149,7 +149,7 @@ class _Pipeline:
 
     # -- stage 1: clips --------------------------------------------------------------------------
     def narrate(self, r: _Routine, index: int, total: int) -> None:
-        from audiogen.narrate import Narration
+        from audiogen.voice.narrate import Narration
 
         narrator = self.narrator
         self.progress("narrate", {"title": r.routine.title, "index": index, "total": total, "clips": len(r.texts)})

@@ -120,12 +120,12 @@ class RssSampler(threading.Thread):
 def child_ffmpeg(path: str, out: str) -> None:
     """Baseline: ffmpeg alone encoding the very same session audio (mixed to a WAV first, untimed)."""
     from audiogen.build import cue_lengths, load_bed, plan_session
-    from audiogen.cache import ClipCache
     from audiogen.dsp.ffmpeg import INTERNAL_RATE, ffmpeg_exe
-    from audiogen.narrate import Narrator
     from audiogen.plan.planner import spoken_texts
     from audiogen.render import mix_blocks, to_int16
     from audiogen.routine.loader import load_routine
+    from audiogen.voice.cache import ClipCache
+    from audiogen.voice.narrate import Narrator
 
     routine = load_routine(path)
     cache = ClipCache()
@@ -168,12 +168,12 @@ def bench_synthesis(engines: tuple[str, ...] = ("piper", "espeak"), workers: tup
     phrases in one `Narrator.prefetch` batch (a phrase shared by routines is made once). Wall time
     includes loading the voice (in this process for 1 worker, in the workers for the pool).
     """
-    from audiogen.cache import ClipCache
-    from audiogen.engines import get_engine
-    from audiogen.narrate import Narrator
     from audiogen.plan.planner import spoken_texts
     from audiogen.routine.library import load_library_config, routine_files
     from audiogen.routine.loader import load_routine
+    from audiogen.voice.cache import ClipCache
+    from audiogen.voice.engines import get_engine
+    from audiogen.voice.narrate import Narrator
 
     config = load_library_config(library)
     routines = [load_routine(f, defaults=config.defaults or None) for f in routine_files(library)]

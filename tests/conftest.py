@@ -121,6 +121,6 @@ def write_routine(tmp_path):
 
 def offline_engine() -> str:
     """The engine `auto` narrates with offline here: piper when the extra is installed, else espeak."""
-    from audiogen.engines import OFFLINE_PREFERENCE, get_engine
+    from audiogen.voice.engines import OFFLINE_PREFERENCE, get_engine
 
     return next(n for n in OFFLINE_PREFERENCE if get_engine(n).unavailable_reason() is None)

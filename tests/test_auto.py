@@ -8,9 +8,9 @@ import requests
 import responses
 from click.testing import CliRunner
 
-from audiogen import engines
 from audiogen.cli import cli
-from audiogen.engines.gtts_engine import GttsEngine
+from audiogen.voice import engines
+from audiogen.voice.engines.gtts_engine import GttsEngine
 
 from conftest import offline_engine
 

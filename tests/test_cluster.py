@@ -164,8 +164,8 @@ def test_a_routine_renders_as_soon_as_its_clips_are_made_not_after_the_whole_lib
 
 
 def _break_piper_on_workers():
-    from audiogen.engines import get_engine
     from audiogen.routine.errors import EngineError
+    from audiogen.voice.engines import get_engine
 
     def broken(text, voice):
         raise EngineError("Piper crashed on this worker")
@@ -176,7 +176,7 @@ def _break_piper_on_workers():
 def test_auto_falls_back_on_a_worker_failure_and_an_explicit_engine_fails_only_its_routine(tmp_path, monkeypatch):
     from distributed import Client, LocalCluster
 
-    from audiogen.engines import get_engine
+    from audiogen.voice.engines import get_engine
 
     if get_engine("piper").unavailable_reason() or get_engine("espeak").unavailable_reason():
         pytest.skip("needs Piper and espeak-ng")
@@ -199,13 +199,13 @@ def test_a_worker_loads_the_piper_voice_once_not_per_clip(tmp_path):
     from distributed import Client, LocalCluster
 
     from audiogen.cluster import synth_clip
-    from audiogen.engines import VoiceRequest, get_engine
+    from audiogen.voice.engines import VoiceRequest, get_engine
 
     if get_engine("piper").unavailable_reason():
         pytest.skip("needs Piper")
 
     def voices():
-        from audiogen.engines import get_engine
+        from audiogen.voice.engines import get_engine
 
         return [id(m.voice) for m in get_engine("piper")._models.values() if m.voice is not None]
 

@@ -169,7 +169,7 @@ def test_failed_write_leaves_neither_target_nor_temp(tmp_path):
 def test_first_clip_stored_sweeps_killed_syntheses_from_every_cache_folder(tmp_path):
     import numpy as np
 
-    from audiogen.cache import ClipCache
+    from audiogen.voice.cache import ClipCache
 
     cache = ClipCache(tmp_path)
     orphans = []

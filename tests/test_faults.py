@@ -34,10 +34,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from audiogen import engines
-from audiogen.engines import VoiceRequest
-from audiogen.engines.gtts_engine import GttsEngine
 from audiogen.routine.errors import NetworkError
+from audiogen.voice import engines
+from audiogen.voice.engines import VoiceRequest
+from audiogen.voice.engines.gtts_engine import GttsEngine
 
 from conftest import RATE, body_for, decode, lavfi_mp3
 

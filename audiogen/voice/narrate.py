@@ -11,19 +11,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from audiogen.cache import ClipCache, clip_key
-from audiogen.dsp.ffmpeg import INTERNAL_RATE, resample_pcm
-from audiogen.dsp.limiter import limit_peaks
-from audiogen.engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
+from audiogen.dsp.ffmpeg import INTERNAL_RATE
 from audiogen.routine.errors import EngineError, EngineUnavailable
 from audiogen.routine.model import Routine
-from audiogen.synth_pool import ProcessPool, default_workers, run_threads
+from audiogen.voice.cache import ClipCache, clip_key
+from audiogen.voice.clips import prepare_speech
+from audiogen.voice.engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
+from audiogen.voice.pool import ProcessPool, default_workers
+from audiogen.voice.threads import run_threads
 
-#: Spoken clips are levelled to this loudness (LUFS; beds use it as their RMS reference) ...
-SPEECH_RMS_DBFS = -20.0
-#: ... and their peaks limited to 8 dB above it (like broadcast speech): a session that is mostly silence
-#: still reaches -16 LUFS integrated with true peaks under -1 dBTP, and words stay clear on a phone speaker.
-SPEECH_PEAK = 10 ** (-12 / 20)
 #: Fewest missing clips worth starting worker processes for, unless the engine says otherwise
 #: (`pool_min_clips`, and `pool_min_chars` of text); a running pool is used for any batch. Starting two
 #: workers (forkserver, model loaded) takes ~0.65 s on the 2-core reference machine; measured break-even
@@ -51,42 +47,6 @@ class Narration:
 
 def voice_request(routine: Routine) -> VoiceRequest:
     return VoiceRequest(language=routine.language, name=routine.voice.name, speed=routine.voice.speed)
-
-
-def prepare_speech(samples: np.ndarray, rate: int, tempo: float = 1.0) -> np.ndarray:
-    """Engine audio -> the cache's form: internal rate, edges trimmed to 30 ms, level normalised."""
-    x = resample_pcm(samples, rate, tempo=tempo).astype(np.float32) / 32768.0
-    loud = np.flatnonzero(np.abs(x) > 10 ** (-50 / 20))
-    if len(loud):
-        pad = int(0.03 * INTERNAL_RATE)
-        x = x[max(0, loud[0] - pad) : loud[-1] + pad]
-    level = _speech_level_db(x)
-    if level is not None:
-        # limiting lowers the level a little: correct the gain on the original until it lands
-        gain = SPEECH_RMS_DBFS - level
-        for _ in range(4):
-            y = limit_peaks(x * (10 ** (gain / 20)), SPEECH_PEAK)
-            got = _speech_level_db(y)
-            if got is None or abs(got - SPEECH_RMS_DBFS) < 0.1:
-                break
-            gain += SPEECH_RMS_DBFS - got
-        x = y
-    return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
-
-
-def _speech_level_db(x: np.ndarray) -> float | None:
-    """A clip's loudness (LUFS, gated like a whole programme); active-sample RMS for very short clips."""
-    from audiogen.dsp.loudness import LoudnessMeter
-
-    meter = LoudnessMeter()
-    meter.add(x)
-    lufs = meter.integrated()
-    if np.isfinite(lufs):
-        return lufs
-    active = x[np.abs(x) > 10 ** (-45 / 20)]
-    if not len(active):
-        return None
-    return 20 * np.log10(float(np.sqrt(np.mean(active**2))))
 
 
 @dataclass

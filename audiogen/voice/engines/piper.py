@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from audiogen.engines.base import Clip, VoiceRequest
 from audiogen.routine.errors import EngineError, EngineUnavailable
+from audiogen.voice.engines.base import Clip, VoiceRequest
 
 _INSTALL = "pip install 'audiogen[piper]'"
 _MODEL_HINT = "voice.name must be the path of a Piper .onnx model, with its .onnx.json config beside it"

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from audiogen.engines.base import Clip, Engine, VoiceRequest
 from audiogen.routine.errors import EngineUnavailable
+from audiogen.voice.engines.base import Clip, Engine, VoiceRequest
 
 __all__ = ["Clip", "Engine", "VoiceRequest", "ENGINES", "get_engine", "OFFLINE_PREFERENCE"]
 
 
 def _espeak() -> Engine:
-    from audiogen.engines.espeak import EspeakEngine
+    from audiogen.voice.engines.espeak import EspeakEngine
 
     return EspeakEngine()
 
 
 def _piper() -> Engine:
-    from audiogen.engines.piper import PiperEngine
+    from audiogen.voice.engines.piper import PiperEngine
 
     return PiperEngine()
 
 
 def _gtts() -> Engine:
-    from audiogen.engines.gtts_engine import GttsEngine
+    from audiogen.voice.engines.gtts_engine import GttsEngine
 
     return GttsEngine()
 

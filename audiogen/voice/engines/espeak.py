@@ -10,8 +10,8 @@ import threading
 
 import numpy as np
 
-from audiogen.engines.base import Clip, VoiceRequest
 from audiogen.routine.errors import EngineError, EngineUnavailable
+from audiogen.voice.engines.base import Clip, VoiceRequest
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1

@@ -31,9 +31,9 @@ from http import HTTPStatus
 import numpy as np
 
 from audiogen.dsp.ffmpeg import INTERNAL_RATE, decode_bytes
-from audiogen.engines.base import Clip, VoiceRequest
 from audiogen.routine.errors import EngineError, EngineUnavailable, NetworkError, SoundError
-from audiogen.synth_pool import RateLimiter
+from audiogen.voice.engines.base import Clip, VoiceRequest
+from audiogen.voice.threads import RateLimiter
 
 #: Environment variable that forbids every network access when "1"/"true".
 OFFLINE_ENV = "AUDIOGEN_OFFLINE"

@@ -11,17 +11,14 @@ ignore SIGINT: on Ctrl-C the parent gets the KeyboardInterrupt, terminates them 
 Workers start with the 'forkserver' method (see START_METHOD): never `fork` from a process that may
 already hold onnxruntime's or the render stage's threads.
 
-`run_threads` is the network counterpart (gTTS): a few daemon threads, so a KeyboardInterrupt never
-waits for an HTTP request to time out, and `RateLimiter` (a token bucket) that those threads share.
+The network counterpart (gTTS on a few threads under a shared rate limit) is in `threads`.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
 import signal
-import threading
 import time
 import weakref
 from collections import deque
@@ -89,7 +86,7 @@ def _worker(conn, name: str, factory: Callable[[], object], warm, cwd: str, env:
         prepare = getattr(engine, "prepare", None)
         if prepare is not None and warm is not None:
             prepare(warm)  # load the model now, before the first phrase
-        from audiogen.narrate import prepare_speech
+        from audiogen.voice.clips import prepare_speech
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("failed", None, _portable(e, name, None)))
         return
@@ -258,83 +255,3 @@ class ProcessPool:
     def close(self, *, force: bool = False) -> None:
         """Stop the workers (after their current phrase, or at once with `force`); safe to call twice."""
         _stop(self._workers, force)
-
-
-# -- threads for network engines --------------------------------------------------------------------
-class RateLimiter:
-    """A token bucket shared by threads: at most `rate` acquisitions a second, bursts of up to `burst`."""
-
-    def __init__(self, rate: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], object] = time.sleep) -> None:
-        self.rate = float(rate)
-        self.burst = max(1, int(burst))
-        self._clock, self._sleep = clock, sleep
-        self._tokens = float(self.burst)
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Take one token, waiting for it if the bucket is empty; returns the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            self._tokens -= 1.0  # below zero = a reservation: concurrent callers queue up in turn
-            wait_s = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-        if wait_s > 0:
-            self._sleep(wait_s)
-        return wait_s
-
-
-def run_threads(fn: Callable[[object], object], items: Sequence[object], workers: int,
-                on_result: Callable[[int, object], None]) -> None:
-    """`fn(item)` for every item on up to `workers` daemon threads; `on_result(index, value)` runs here.
-
-    The first failure stops the hand-out; calls already under way finish (and land), then it is raised.
-    On KeyboardInterrupt nothing is waited for: the threads are daemons and take no new item.
-    """
-    pending = deque(enumerate(items))
-    lock = threading.Lock()
-    stop = threading.Event()
-    results: queue.Queue = queue.Queue()
-    taken = [0]
-
-    def loop() -> None:
-        while not stop.is_set():
-            with lock:
-                if not pending:
-                    return
-                index, item = pending.popleft()
-                taken[0] += 1
-            try:
-                results.put((index, True, fn(item)))
-            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
-                results.put((index, False, e))
-
-    threads = [threading.Thread(target=loop, daemon=True, name=f"audiogen-synth-{i + 1}")
-               for i in range(max(1, min(workers, len(items))))]
-    for t in threads:
-        t.start()
-    received = 0
-    error: BaseException | None = None
-    try:
-        while True:
-            with lock:
-                done = received == taken[0] and (stop.is_set() or not pending)
-            if done:
-                break
-            try:
-                index, ok, value = results.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            received += 1
-            if ok:
-                on_result(index, value)
-            else:
-                error = error or value
-                stop.set()
-    except BaseException:
-        stop.set()
-        raise
-    if error is not None:
-        raise error
