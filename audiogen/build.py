@@ -14,22 +14,15 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from audiogen._version import __version__
-from audiogen.dsp.ffmpeg import INTERNAL_RATE, samples_to_ms
-from audiogen.dsp.limiter import limit_stream
-from audiogen.dsp.loudness import LoudnessMeter, metered
-from audiogen.leveling import PEAK_CEILING_DB, LevelPlan, level_session
-from audiogen.plan.planner import Event, Plan, plan_routine, sound_refs, spoken_texts
+from audiogen.audio.session import CachedClips, SessionAudio, cue_ms, cue_samples, load_bed, render_audio
+from audiogen.plan.planner import Plan, plan_routine, spoken_texts
 from audiogen.plan.variants import fit_length, variant_label
-from audiogen.render import Bed, encode_mp3, mix_blocks
 from audiogen.routine.atomic import atomic_path, sweep_orphans, write_text
 from audiogen.routine.errors import AudiogenError, OutputError, RoutineError
 from audiogen.routine.library import LibraryConfig, OutputSettings, load_library_config, routine_files
@@ -37,16 +30,13 @@ from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
 from audiogen.routine.slug import slugify
 from audiogen.routine.soundref import is_builtin, resolve_path
+from audiogen.tags import ChapterMark, TagInfo, write_tags
 from audiogen.voice.cache import CACHE_FORMAT, ClipCache
-from audiogen.voice.clips import SPEECH_LUFS
 from audiogen.voice.narrate import Narration, Narrator
 
 MANIFEST = ".audiogen-manifest.json"
 #: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.
 RENDER_FORMAT = 7
-#: Cue sounds peak here, under the voice's limited peaks.
-CUE_PEAK = 10 ** (-10 / 20)
-
 Progress = Callable[[str, dict], None]
 
 
@@ -104,128 +94,14 @@ class _Job:
     narration: Narration | None = None
 
 
-# -- sounds ---------------------------------------------------------------------------------------
-def load_cue(ref: str, base_dir: Path | None) -> np.ndarray:
-    from audiogen import sounds
-
-    x = sounds.cue(ref) if is_builtin(ref, "cue") else sounds.load_sound_file(resolve_path(ref, base_dir))
-    x = np.asarray(x, dtype=np.float32)
-    peak = float(np.max(np.abs(x))) if len(x) else 0.0
-    return x * (CUE_PEAK / peak) if peak > 0 else x
-
-
-def load_bed(routine: Routine) -> Bed | None:
-    from audiogen import sounds
-
-    bg = routine.background
-    if bg is None:
-        return None
-    ref = bg.track
-    if is_builtin(ref, "ambience"):
-        loop = sounds.ambience(ref)  # generated to loop exactly, at the reference level
-    else:  # a user's file: level it, then crossfade its seam
-        raw = sounds.load_sound_file(resolve_path(ref, routine.base_dir))
-        loop = sounds.make_loop(sounds.normalize_rms(raw, SPEECH_LUFS))
-    return Bed(loop, bg.volume, bg.duck, bg.fade_in, bg.fade_out)
-
-
-def cue_lengths(routine: Routine) -> dict[str, np.ndarray]:
-    return {ref: load_cue(ref, routine.base_dir) for ref in sound_refs(routine)}
-
-
-def _cue_ms(cues: dict[str, np.ndarray]) -> Callable[[str], int]:
-    return lambda s: samples_to_ms(len(cues[s]))
-
-
 # -- one session ----------------------------------------------------------------------------------
-def plan_session(routine: Routine, narration: Narration, cues: dict[str, np.ndarray],
+def plan_session(routine: Routine, narration: Narration, cues: dict,
                  target_ms: int | None = None) -> tuple[Routine, Plan]:
     """The session's plan from real clip lengths; with `target_ms`, the routine scaled to that length."""
     speech = narration.lengths.__getitem__
     if target_ms is None:
-        return routine, plan_routine(routine, speech, _cue_ms(cues))
-    return fit_length(routine, target_ms, speech, _cue_ms(cues))
-
-
-class CachedClips:
-    """Speech clips by text, read from the clip cache when first needed (memory stays bounded)."""
-
-    def __init__(self, cache: ClipCache, keys: dict[str, str]) -> None:
-        self.cache, self.keys = cache, keys
-        self._short: dict[str, np.ndarray] = {}
-
-    def __getitem__(self, text: str) -> np.ndarray:
-        if text in self._short:
-            return self._short[text]
-        x = self.cache.load(self.keys[text])
-        if len(x) < INTERNAL_RATE * 3 and len(self._short) < 64:  # counts and reminders repeat
-            self._short[text] = x
-        return x
-
-
-@dataclass
-class SessionAudio:
-    """Everything needed to render one session, as plain data: it can travel to a Dask worker."""
-
-    plan: Plan
-    clips: Any  # text -> int16 samples (a dict, or CachedClips)
-    cues: dict[str, np.ndarray]  # name -> float32 samples
-    bed: Bed | None
-    settings: OutputSettings
-    tags: Any  # tags.TagInfo
-
-    def load(self, event: Event) -> np.ndarray:
-        if event.kind != "speech":
-            return self.cues[event.sound]
-        return self.clips[event.text].astype(np.float32) / 32768.0
-
-
-def _unless(cancel: threading.Event | None, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    for block in blocks:
-        if cancel is not None and cancel.is_set():
-            raise Interrupted("stopped")
-        yield block
-
-
-class Interrupted(KeyboardInterrupt):
-    """A render stopped because the build was interrupted (the encoder is killed, the temp file removed)."""
-
-
-def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | None = None) -> float | None:
-    """Mix, normalise, encode and tag a session into `mp3_path` (not atomic: callers give a temp path).
-
-    The gains are solved first (`leveling.level_session`: the voice alone, the bed from its loop, and
-    the stretches the limiter works on), then the session is mixed once, straight into the encoder.
-    Returns the LUFS written: the leveller's prediction, or, unlevelled, what was metered on the way.
-    """
-    from audiogen.tags import ChapterMark, write_tags
-
-    plan, settings, bed = audio.plan, audio.settings, audio.bed
-    ceiling = 10 ** (PEAK_CEILING_DB / 20)
-    level = LevelPlan()
-    if settings.loudness is not None:
-        level = level_session(plan, audio.load, bed, settings.loudness)
-    # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
-    mix = _unless(cancel, limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db,
-                                                  bed_gain_db=level.bed_gain_db), ceiling))
-    # The leveller's prediction is what was written (tests hold it to metering the limited mix); metering
-    # again would cost CPU the encoder, on the other core, measurably loses to. Unlevelled: meter it.
-    final = LoudnessMeter() if level.predicted is None else None
-    encode_mp3(mix if final is None else metered(mix, final), mp3_path, bitrate=settings.bitrate,
-               channels=settings.channels, sample_rate=settings.sample_rate)
-    write_tags(mp3_path, audio.tags, [ChapterMark(c.title, c.start_ms, c.end_ms) for c in plan.chapters])
-    lufs = final.integrated() if final is not None else level.predicted
-    return round(float(lufs), 2) if np.isfinite(lufs) else None
-
-
-def render_bytes(audio: SessionAudio) -> tuple[bytes, float | None]:
-    """`render_audio` into memory: what a cluster worker sends back (it needs no shared disk)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="audiogen-") as tmp:
-        path = Path(tmp) / "session.mp3"
-        lufs = render_audio(audio, path)
-        return path.read_bytes(), lufs
+        return routine, plan_routine(routine, speech, cue_ms(cues))
+    return fit_length(routine, target_ms, speech, cue_ms(cues))
 
 
 def fingerprint(routine: Routine, settings: OutputSettings, engine_key: list[str], extra: dict) -> str:
@@ -473,7 +349,12 @@ class _Prepared:
     routine: Routine
     plan: Plan
     audio: SessionAudio  # clips not attached yet
+    tags: TagInfo
     files: dict[str, bytes]  # cover and lyrics, written beside the MP3 once it is in place
+
+    def tag(self, mp3: Path) -> None:
+        """Title, album, cover and a chapter per step into the rendered (not yet published) MP3."""
+        write_tags(mp3, self.tags, [ChapterMark(c.title, c.start_ms, c.end_ms) for c in self.plan.chapters])
 
     @property
     def extras(self) -> dict:
@@ -484,13 +365,11 @@ class _Prepared:
 def _prepare_job(job: _Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
                  options: BuildOptions) -> _Prepared:
     """Plan the session, check it, and write its cover and lyrics (on the client)."""
-    from audiogen.tags import TagInfo
-
     r = job.result
     routine = job.routine
     r.engine, r.voice = narration.engine, narration.voice
     r.synthesized, r.cache_hits, r.notes = narration.synthesized, narration.cache_hits, list(narration.notes)
-    cues = cue_lengths(routine)
+    cues = cue_samples(routine)
     routine, plan = plan_session(routine, narration, cues, job.target_ms)
     r.length_ms = plan.length_ms
     r.warnings += [f"step {w.chapter!r}: {w.message}" for w in plan.warnings]
@@ -504,7 +383,7 @@ def _prepare_job(job: _Job, narration: Narration, settings: OutputSettings, conf
                    year=str(datetime.date.today().year), comment=routine.description)
     bed = load_bed(routine)  # a background that does not decode fails the session before anything is written
     files = _side_files(job, routine, plan, tags)
-    return _Prepared(routine, plan, SessionAudio(plan, None, cues, bed, settings, tags), files)
+    return _Prepared(routine, plan, SessionAudio(plan, None, cues, bed, settings), tags, files)
 
 
 def _complete_job(job: _Job, prep: _Prepared, narration: Narration, lufs: float | None, config: LibraryConfig,
@@ -541,7 +420,7 @@ def _write_session_files(job: _Job, prep: _Prepared, narration: Narration, lufs:
     timeline = plan.to_dict()
     timeline.update({
         "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
-        "album": config.album, "artist": prep.audio.tags.artist, "track": job.track, "variant": r.variant,
+        "album": config.album, "artist": prep.tags.artist, "track": job.track, "variant": r.variant,
         "engine": narration.engine, "voice": narration.voice, "language": routine.language,
         "loudness_lufs": lufs, "source": job.source.name, "audiogen": __version__, **prep.extras,
     })
@@ -557,6 +436,7 @@ def _render_job(job: _Job, narration: Narration, settings: OutputSettings, confi
         prep.audio.clips = CachedClips(cache, narration.keys)
         with atomic_path(job.result.mp3) as tmp:
             lufs = render_audio(prep.audio, tmp, cancel)
+            prep.tag(tmp)
         _complete_job(job, prep, narration, lufs, config, manifest, lock)
     except AudiogenError as e:
         job.result.status, job.result.error = "failed", e

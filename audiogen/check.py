@@ -23,13 +23,13 @@ class CheckResult:
 
 
 def _cue_ms(routine: Routine):
+    from audiogen.audio.sounds import cue_length_ms
     from audiogen.routine.soundref import is_builtin
-    from audiogen.sounds import cue_length_ms
 
     def length(ref: str) -> int:
         if is_builtin(ref, "cue"):
             return cue_length_ms(ref)
-        from audiogen.build import load_cue
+        from audiogen.audio.session import load_cue
         from audiogen.dsp.ffmpeg import INTERNAL_RATE
 
         return int(len(load_cue(ref, routine.base_dir)) * 1000 / INTERNAL_RATE)

@@ -93,7 +93,7 @@ def cached_clip(samples: np.ndarray) -> np.ndarray:
 
 def render_remote(audio, clips: dict[str, np.ndarray]) -> tuple[bytes, float | None]:
     """Render one session to MP3 bytes from clips Dask delivered."""
-    from audiogen.build import render_bytes
+    from audiogen.audio.session import render_bytes
 
     audio.clips = clips
     return render_bytes(audio)
@@ -277,11 +277,13 @@ class _Pipeline:
         self.release(r)
 
     def render_done(self, fut, job, prep, narration) -> None:
-        from audiogen.routine.atomic import write_bytes
+        from audiogen.routine.atomic import atomic_path
 
         try:
             data, lufs = fut.result()
-            write_bytes(job.result.mp3, data)
+            with atomic_path(job.result.mp3) as tmp:  # tagged here, on the client, then put in place
+                tmp.write_bytes(data)
+                prep.tag(tmp)
             self.complete(job, prep, narration, lufs)
         except AudiogenError as e:
             self.fail(job, e)

@@ -119,10 +119,12 @@ class RssSampler(threading.Thread):
 
 def child_ffmpeg(path: str, out: str) -> None:
     """Baseline: ffmpeg alone encoding the very same session audio (mixed to a WAV first, untimed)."""
-    from audiogen.build import cue_lengths, load_bed, plan_session
+    from audiogen.audio.encode import to_int16
+    from audiogen.audio.mix import mix_blocks
+    from audiogen.audio.session import cue_samples, load_bed
+    from audiogen.build import plan_session
     from audiogen.dsp.ffmpeg import INTERNAL_RATE, ffmpeg_exe
     from audiogen.plan.planner import spoken_texts
-    from audiogen.render import mix_blocks, to_int16
     from audiogen.routine.loader import load_routine
     from audiogen.voice.cache import ClipCache
     from audiogen.voice.narrate import Narrator
@@ -130,7 +132,7 @@ def child_ffmpeg(path: str, out: str) -> None:
     routine = load_routine(path)
     cache = ClipCache()
     narration = Narrator(cache).narrate(routine, spoken_texts(routine))
-    cues = cue_lengths(routine)
+    cues = cue_samples(routine)
     _, plan = plan_session(routine, narration, cues)
 
     def load(e):

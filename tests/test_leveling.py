@@ -1,4 +1,4 @@
-"""Mixing by ranges, the bed's analytic loudness and the one-pass leveller (audiogen.render, audiogen.leveling).
+"""Mixing by ranges, the bed's analytic loudness and the one-pass leveller (audio.mix, audio.leveling).
 
 The leveller predicts what the limited mix will measure without mixing the session twice; these tests
 hold it to the mix it predicts: every session here is really mixed, limited and metered, and the
@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiogen import sounds
-from audiogen.build import load_cue
+from audiogen.audio import sounds
+from audiogen.audio.leveling import MAKE_UP_MAX_DB, PEAK_CEILING_DB, level_session
+from audiogen.audio.mix import Bed, Mixer, mix_blocks
+from audiogen.audio.session import load_cue
 from audiogen.dsp.ffmpeg import INTERNAL_RATE
 from audiogen.dsp.limiter import limit_stream
 from audiogen.dsp.loudness import LoudnessMeter
-from audiogen.leveling import MAKE_UP_MAX_DB, PEAK_CEILING_DB, level_session
 from audiogen.plan.planner import Event, Plan
-from audiogen.render import Bed, Mixer, mix_blocks
 from audiogen.voice.clips import prepare_speech
 
 RATE = INTERNAL_RATE

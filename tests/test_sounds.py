@@ -1,4 +1,4 @@
-"""Built-in sounds, user sound files, loudness normalisation and looping (audiogen.sounds)."""
+"""Built-in sounds, user sound files, loudness normalisation and looping (audiogen.audio.sounds)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import wave
 import numpy as np
 import pytest
 
-from audiogen import sounds
-from audiogen.dsp.ffmpeg import INTERNAL_RATE
-from audiogen.routine.errors import SoundError
-from audiogen.sounds import (
+from audiogen.audio import sounds
+from audiogen.audio.sounds import (
     AMBIENCES,
     CUES,
     ambience,
@@ -21,6 +19,8 @@ from audiogen.sounds import (
     make_loop,
     normalize_rms,
 )
+from audiogen.dsp.ffmpeg import INTERNAL_RATE
+from audiogen.routine.errors import SoundError
 
 R = INTERNAL_RATE
 LOW_RATE = 16000  # for fresh (uncached) renders, to keep the suite fast

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiogen.audio.mix import Bed, BedTrack, Mixer, mixdown
 from audiogen.dsp.limiter import MIX_WINDOW_MS, _window, gain_curve
 from audiogen.dsp.loudness import LoudnessMeter, gated_loudness
 from audiogen.plan.planner import Event, Plan
-from audiogen.render import Bed, BedTrack, Mixer, mixdown
 
 #: The mix limiter's ceiling: room under -1 dBTP for inter-sample peaks and the MP3 encoder's overshoot
 #: (measured up to 2.4 dB on a limited voice over a boosted drone at 64 kbit/s).

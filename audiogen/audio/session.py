@@ -1,0 +1,143 @@
+"""Rendering one session: its cue and bed sounds, its clips, and the mix levelled into the encoder.
+
+`SessionAudio` is everything a render needs as plain data, so it can travel to a Dask worker;
+`render_audio` turns it into an MP3 file (untagged: tags and chapters are publish/'s job).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audiogen.audio import sounds
+from audiogen.audio.encode import encode_mp3
+from audiogen.audio.leveling import PEAK_CEILING_DB, LevelPlan, level_session
+from audiogen.audio.mix import Bed, mix_blocks
+from audiogen.dsp.ffmpeg import INTERNAL_RATE, samples_to_ms
+from audiogen.dsp.limiter import limit_stream
+from audiogen.dsp.loudness import LoudnessMeter, metered
+from audiogen.plan.planner import Event, Plan, sound_refs
+from audiogen.routine.library import OutputSettings
+from audiogen.routine.model import Routine
+from audiogen.routine.soundref import is_builtin, resolve_path
+from audiogen.voice.cache import ClipCache
+from audiogen.voice.clips import SPEECH_LUFS
+
+#: Cue sounds peak here, under the voice's limited peaks.
+CUE_PEAK = 10 ** (-10 / 20)
+
+
+# -- sounds ---------------------------------------------------------------------------------------
+def load_cue(ref: str, base_dir: Path | None) -> np.ndarray:
+    """A cue (built-in name or file) as float32 samples at the level a session plays it."""
+    x = sounds.cue(ref) if is_builtin(ref, "cue") else sounds.load_sound_file(resolve_path(ref, base_dir))
+    x = np.asarray(x, dtype=np.float32)
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    return x * (CUE_PEAK / peak) if peak > 0 else x
+
+
+def load_bed(routine: Routine) -> Bed | None:
+    """The routine's background as a loop with its levels and fades (None: no background)."""
+    bg = routine.background
+    if bg is None:
+        return None
+    ref = bg.track
+    if is_builtin(ref, "ambience"):
+        loop = sounds.ambience(ref)  # generated to loop exactly, at the reference level
+    else:  # a user's file: level it, then crossfade its seam
+        raw = sounds.load_sound_file(resolve_path(ref, routine.base_dir))
+        loop = sounds.make_loop(sounds.normalize_rms(raw, SPEECH_LUFS))
+    return Bed(loop, bg.volume, bg.duck, bg.fade_in, bg.fade_out)
+
+
+def cue_samples(routine: Routine) -> dict[str, np.ndarray]:
+    """Every cue the routine plays, by reference, as the samples a session plays."""
+    return {ref: load_cue(ref, routine.base_dir) for ref in sound_refs(routine)}
+
+
+def cue_ms(cues: dict[str, np.ndarray]) -> Callable[[str], int]:
+    """The planner's view of `cues`: reference -> length in ms."""
+    return lambda s: samples_to_ms(len(cues[s]))
+
+
+# -- clips ----------------------------------------------------------------------------------------
+class CachedClips:
+    """Speech clips by text, read from the clip cache when first needed (memory stays bounded)."""
+
+    def __init__(self, cache: ClipCache, keys: dict[str, str]) -> None:
+        self.cache, self.keys = cache, keys
+        self._short: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, text: str) -> np.ndarray:
+        if text in self._short:
+            return self._short[text]
+        x = self.cache.load(self.keys[text])
+        if len(x) < INTERNAL_RATE * 3 and len(self._short) < 64:  # counts and reminders repeat
+            self._short[text] = x
+        return x
+
+
+# -- rendering ------------------------------------------------------------------------------------
+@dataclass
+class SessionAudio:
+    """Everything needed to render one session, as plain data: it can travel to a Dask worker."""
+
+    plan: Plan
+    clips: Any  # text -> int16 samples (a dict, or CachedClips)
+    cues: dict[str, np.ndarray]  # name -> float32 samples
+    bed: Bed | None
+    settings: OutputSettings
+
+    def load(self, event: Event) -> np.ndarray:
+        if event.kind != "speech":
+            return self.cues[event.sound]
+        return self.clips[event.text].astype(np.float32) / 32768.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """A render stopped because the build was interrupted (the encoder is killed, the temp file removed)."""
+
+
+def _unless(cancel: threading.Event | None, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    for block in blocks:
+        if cancel is not None and cancel.is_set():
+            raise Interrupted("stopped")
+        yield block
+
+
+def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | None = None) -> float | None:
+    """Mix, normalise and encode a session into `mp3_path` (not atomic: callers give a temp path).
+
+    The gains are solved first (`leveling.level_session`: the voice alone, the bed from its loop, and
+    the stretches the limiter works on), then the session is mixed once, straight into the encoder.
+    Returns the LUFS written: the leveller's prediction, or, unlevelled, what was metered on the way.
+    """
+    plan, settings, bed = audio.plan, audio.settings, audio.bed
+    ceiling = 10 ** (PEAK_CEILING_DB / 20)
+    level = LevelPlan()
+    if settings.loudness is not None:
+        level = level_session(plan, audio.load, bed, settings.loudness)
+    # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
+    mix = _unless(cancel, limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db,
+                                                  bed_gain_db=level.bed_gain_db), ceiling))
+    # The leveller's prediction is what was written (tests hold it to metering the limited mix); metering
+    # again would cost CPU the encoder, on the other core, measurably loses to. Unlevelled: meter it.
+    final = LoudnessMeter() if level.predicted is None else None
+    encode_mp3(mix if final is None else metered(mix, final), mp3_path, bitrate=settings.bitrate,
+               channels=settings.channels, sample_rate=settings.sample_rate)
+    lufs = final.integrated() if final is not None else level.predicted
+    return round(float(lufs), 2) if np.isfinite(lufs) else None
+
+
+def render_bytes(audio: SessionAudio) -> tuple[bytes, float | None]:
+    """`render_audio` into memory: what a cluster worker sends back (it needs no shared disk)."""
+    with tempfile.TemporaryDirectory(prefix="audiogen-") as tmp:
+        path = Path(tmp) / "session.mp3"
+        lufs = render_audio(audio, path)
+        return path.read_bytes(), lufs
