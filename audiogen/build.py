@@ -23,6 +23,7 @@ from audiogen._version import __version__
 from audiogen.audio.session import CachedClips, SessionAudio, cue_ms, cue_samples, load_bed, render_audio
 from audiogen.plan.planner import Plan, plan_routine, spoken_texts
 from audiogen.plan.variants import fit_length, variant_label
+from audiogen.publish.tags import ChapterMark, TagInfo, write_tags
 from audiogen.routine.atomic import atomic_path, sweep_orphans, write_text
 from audiogen.routine.errors import AudiogenError, OutputError, RoutineError
 from audiogen.routine.library import LibraryConfig, OutputSettings, load_library_config, routine_files
@@ -30,7 +31,6 @@ from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
 from audiogen.routine.slug import slugify
 from audiogen.routine.soundref import is_builtin, resolve_path
-from audiogen.tags import ChapterMark, TagInfo, write_tags
 from audiogen.voice.cache import CACHE_FORMAT, ClipCache
 from audiogen.voice.narrate import Narration, Narrator
 
@@ -272,7 +272,7 @@ def _wrap_up(out_dir: Path, manifest: dict, jobs: list[_Job], config: LibraryCon
     try:
         _finish(out_dir, manifest, jobs, config, options, library, changed)
         if library:
-            from audiogen.indexes import write_indexes
+            from audiogen.publish.indexes import write_indexes
 
             with _locked(out_dir / (MANIFEST + ".lock")):
                 write_indexes(out_dir, config.album, config.author, options.base_url)
@@ -447,8 +447,8 @@ def _side_files(job: _Job, routine: Routine, plan: Plan, tags) -> dict[str, byte
 
     The cover also goes into the MP3's tags, so it is made before rendering; the files are written after.
     """
-    from audiogen.cover import make_cover
-    from audiogen.lyrics import make_lrc
+    from audiogen.publish.cover import make_cover
+    from audiogen.publish.lyrics import make_lrc
 
     if routine.cover:
         src = resolve_path(routine.cover, routine.base_dir)

@@ -272,9 +272,39 @@ def cache_clear() -> None:
     click.echo(f"removed {c.clear()} clips from {c.root}")
 
 
-from audiogen.serve import serve_command  # noqa: E402
+@cli.command("serve")
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--lan", is_flag=True, help="Listen on every interface so phones on your network can connect.")
+@click.option("--base-url", help="Address to advertise (QR code, feed URLs), e.g. behind a proxy.")
+def serve(directory: Path, port: int, lan: bool, base_url: str | None) -> None:
+    """Serve a built library folder (index.html, feed.xml, MP3s) to phones on the local network."""
+    from audiogen.publish.feed import FEED
+    from audiogen.publish.serve import advertised_address, open_server
 
-cli.add_command(serve_command)
+    server = open_server(directory, port, lan=lan, base_url=base_url, log=lambda line: click.echo(line, err=True))
+    try:  # from here on Ctrl-C (even during the banner) ends in one line, exit status 0
+        where = advertised_address(server, lan)
+        if where.no_lan_address:
+            click.echo(click.style("note: ", fg="yellow") + "no LAN address found; phones may not reach this "
+                       "computer (use --base-url http://NAME:PORT/)", err=True)
+        click.echo(f"serving {server.root} on {where.local}")
+        click.echo(f"open:  {where.url}")
+        click.echo(f"feed:  {where.url}{FEED}  (subscribe in a podcast app)")
+        if where.loopback_only:
+            click.echo("only this computer can open it: add --lan to serve phones on your network")
+        else:
+            import segno
+
+            segno.make(where.url, error="m").terminal(out=sys.stdout, compact=True)
+            click.echo("scan with the phone's camera (same Wi-Fi network)")
+        click.echo("Ctrl-C to stop")
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("\nstopped serving")
+    finally:
+        server.server_close()
 
 
 def main() -> None:

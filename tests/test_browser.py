@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from test_indexes import add_session
 
-from audiogen.indexes import write_indexes
-from audiogen.serve import make_server
+from audiogen.publish.indexes import write_indexes
+from audiogen.publish.serve import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

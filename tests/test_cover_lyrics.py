@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from audiogen.check import plan_file
-from audiogen.cover import cover_hue, make_cover
-from audiogen.lyrics import lrc_time, make_lrc
+from audiogen.publish.cover import cover_hue, make_cover
+from audiogen.publish.lyrics import lrc_time, make_lrc
 
 
 def test_cover_is_a_square_png_of_the_default_size():

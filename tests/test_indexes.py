@@ -12,19 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from audiogen.cover import make_cover
 from audiogen.dsp.ffmpeg import ffmpeg_exe
-from audiogen.indexes import (
-    FEED,
-    INDEX,
-    LIBRARY_COVER,
-    NS,
-    PLAYLIST,
-    collect_sessions,
-    write_feed,
-    write_indexes,
-)
-from audiogen.lyrics import make_lrc
+from audiogen.publish.cover import make_cover
+from audiogen.publish.feed import FEED, INDEX, NS, write_feed
+from audiogen.publish.indexes import write_indexes
+from audiogen.publish.lyrics import make_lrc
+from audiogen.publish.playlist import PLAYLIST
+from audiogen.publish.sessions import LIBRARY_COVER, collect_sessions
 
 ITUNES = f"{{{NS['itunes']}}}"
 PODCAST = f"{{{NS['podcast']}}}"

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 from test_indexes import ALBUM, AUTHOR, make_library
 
-from audiogen.indexes import FEED, INDEX, NS, write_indexes
-from audiogen.routine.errors import OutputError
-from audiogen.serve import make_server, parse_range, serve_command
+from audiogen.cli import cli
+from audiogen.publish.indexes import FEED, INDEX, NS, write_indexes
+from audiogen.publish.serve import make_server, parse_range
 
 ITUNES = f"{{{NS['itunes']}}}"
 PODCAST = f"{{{NS['podcast']}}}"
@@ -192,19 +192,19 @@ def test_parse_range_edges():
 # -- the command ----------------------------------------------------------------------------------
 def test_command_refuses_a_folder_that_is_not_a_built_library(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(serve_command, [str(tmp_path / "nope")])
-    assert isinstance(result.exception, OutputError)
-    assert "no such folder" in str(result.exception) and "audiogen build" in result.exception.hint
-    result = runner.invoke(serve_command, [str(tmp_path)])
-    assert isinstance(result.exception, OutputError)
-    assert "index.html" in str(result.exception) and "audiogen build" in result.exception.hint
+    result = runner.invoke(cli, ["serve", str(tmp_path / "nope")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no such folder" in result.output and "audiogen build" in result.output
+    result = runner.invoke(cli, ["serve", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "index.html" in result.output and "audiogen build" in result.output
 
 
 @contextlib.contextmanager
 def serving(root: Path, *args: str):
     """`audiogen serve ROOT ARGS` in a child process, yielded with its banner (read up to "Ctrl-C ...");
     killed at the end if the test did not stop it."""
-    code = "import sys; from audiogen.serve import serve_command; serve_command(sys.argv[1:])"
+    code = "import sys; from audiogen.cli import cli; cli(['serve', *sys.argv[1:]])"
     proc = subprocess.Popen(
         [sys.executable, "-u", "-c", code, str(root), "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",

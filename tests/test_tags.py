@@ -1,4 +1,4 @@
-"""ID3v2.4 tags and chapters written by audiogen.tags, read back by eyeD3 and ffmpeg (not mutagen)."""
+"""ID3v2.4 tags and chapters written by audiogen.publish.tags, read back by eyeD3 and ffmpeg (not mutagen)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from audiogen.dsp.ffmpeg import ffmpeg_exe
+from audiogen.publish.tags import ChapterMark, TagInfo, write_tags
 from audiogen.routine.errors import OutputError
-from audiogen.tags import ChapterMark, TagInfo, write_tags
 
 eyed3.log.setLevel("ERROR")  # eyeD3 warns about non-standard genre names such as "Meditation"
 

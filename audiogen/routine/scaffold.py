@@ -15,7 +15,7 @@ def scaffold(name: str, folder: Path = Path(".")) -> Path:
     target = Path(folder) / f"{slug}.yaml"
     if target.exists():
         raise OutputError(f"{target} already exists", path=str(target), hint="choose another name")
-    text = resources.files("audiogen").joinpath("templates/routine.yaml").read_text("utf-8")
+    text = resources.files("audiogen.routine").joinpath("templates", "routine.yaml").read_text("utf-8")
     title = name.strip().replace('"', "'") or "My routine"
     text = text.replace("{filename}", target.name).replace("{title}", f'"{title}"').replace("{{side}}", "{side}")
     from audiogen.routine.atomic import write_text

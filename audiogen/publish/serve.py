@@ -14,17 +14,17 @@ import ipaddress
 import os
 import re
 import socket
-import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import click
-
-from audiogen.indexes import FEED, INDEX, NS, collect_sessions, feed_xml
+from audiogen.publish.feed import FEED, INDEX, NS, feed_xml
+from audiogen.publish.sessions import collect_sessions
 from audiogen.routine.errors import OutputError
 
 CONTENT_TYPES = {
@@ -305,59 +305,43 @@ def check_library(root: Path) -> Path:
     return root
 
 
-@click.command("serve")
-@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="Port to listen on (0: any free port).")
-@click.option("--lan", is_flag=True, help="Listen on every interface so phones on your network can connect.")
-@click.option("--base-url", help="Address to advertise (QR code, feed URLs), e.g. behind a proxy.")
-def serve_command(directory: Path, port: int, lan: bool, base_url: str | None) -> None:
-    """Serve a built library folder (index.html, feed.xml, MP3s) to phones on the local network."""
-    root = check_library(directory)
+def open_server(root: Path, port: int = 8000, *, lan: bool = False, base_url: str | None = None,
+                log: Callable[[str], None] | None = None) -> LibraryServer:
+    """A server for the built library `root`, bound (loopback, or every interface with `lan`) but not
+    yet serving; a port in use or a folder that is not a library is a clear OutputError."""
+    root = check_library(root)
     host = "0.0.0.0" if lan else "127.0.0.1"
-
-    def log(line: str) -> None:
-        click.echo(line, err=True)
-
     try:
-        server = make_server(root, host, port, base_url=base_url, log=log)
+        return make_server(root, host, port, base_url=base_url, log=log)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise OutputError(f"port {port} is already in use",
                               hint="pick another with --port, or --port 0 for any free port") from None
         raise OutputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-    try:  # from here on Ctrl-C (even during the banner) ends in one line, exit status 0
-        _banner(server, root, lan)
-        server.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("\nstopped serving")
-    finally:
-        server.server_close()
 
 
-def _banner(server: LibraryServer, root: Path, lan: bool) -> None:
-    """Where to point a phone: the address, the feed, and a QR code of the address."""
+@dataclass
+class Address:
+    """Where a phone should point: the local address, the one to advertise, and whether only this
+    computer can reach it (else a QR code of `url` is worth showing)."""
+
+    local: str
+    url: str
+    loopback_only: bool
+    no_lan_address: bool = False
+
+
+def advertised_address(server: LibraryServer, lan: bool) -> Address:
     bound_host, bound_port = server.server_address[:2]
     local = f"http://{'127.0.0.1' if bound_host == '0.0.0.0' else bound_host}:{bound_port}/"
     url = server.base_url
+    missing = False
     if not url and lan:
         address = lan_address()
-        if address is None:
-            click.echo(click.style("note: ", fg="yellow") + "no LAN address found; phones may not reach this "
-                       "computer (use --base-url http://NAME:PORT/)", err=True)
+        missing = address is None
         url = f"http://{address or '127.0.0.1'}:{bound_port}/"
     url = url or local
-    click.echo(f"serving {root} on {local}")
-    click.echo(f"open:  {url}")
-    click.echo(f"feed:  {url}{FEED}  (subscribe in a podcast app)")
-    if _is_loopback_url(url):
-        click.echo("only this computer can open it: add --lan to serve phones on your network")
-    else:
-        import segno
-
-        segno.make(url, error="m").terminal(out=sys.stdout, compact=True)
-        click.echo("scan with the phone's camera (same Wi-Fi network)")
-    click.echo("Ctrl-C to stop")
+    return Address(local, url, _is_loopback_url(url), missing)
 
 
 def _is_loopback_url(url: str) -> bool:

@@ -1,0 +1,104 @@
+"""The sessions of an output folder, read back from their `<slug>.json` sidecars, and the small helpers
+the playlist, the feed and the page share.
+
+Indexes are built from the sidecars, not from a build's results, so sessions skipped as unchanged are
+listed too, and rebuilding nothing rewrites identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from audiogen.routine.atomic import write_bytes, write_text
+
+#: The feed's (channel's) artwork; slugs never contain "_", so no session can be called this.
+LIBRARY_COVER = "library_cover.png"
+CHAPTERS_SUFFIX = ".chapters.json"
+DEFAULT_ALBUM = "Guided sessions"
+
+
+def _is_file_name(name: object) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name \
+        and not name.startswith(".")
+
+
+def collect_sessions(out_dir: str | Path) -> list[dict]:
+    """Every session in `out_dir`: each `*.json` sidecar that names an existing `mp3` beside it.
+
+    Each dict is the sidecar plus `slug` (default: the sidecar's stem), `size_bytes` and `mtime`
+    (seconds) of the MP3; `cover` and `lrc` are set to None when their file is missing. Sorted by
+    track number (sessions without one last), then title. Unreadable sidecars are ignored.
+    """
+    out_dir = Path(out_dir)
+    sessions = []
+    for path in sorted(out_dir.glob("*.json")):
+        if path.name.startswith(".") or path.name.endswith(CHAPTERS_SUFFIX):
+            continue
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or not _is_file_name(data.get("mp3")):
+            continue
+        mp3 = out_dir / data["mp3"]
+        try:
+            st = mp3.stat()
+        except OSError:
+            continue
+        if not mp3.is_file():
+            continue
+        session = dict(data)
+        session["slug"] = str(data.get("slug") or path.stem)
+        session["title"] = str(data.get("title") or session["slug"])
+        session["size_bytes"] = st.st_size
+        session["mtime"] = st.st_mtime
+        track = data.get("track")
+        session["track"] = track if isinstance(track, int) and not isinstance(track, bool) else None
+        session["length_ms"] = int(data.get("length_ms") or 0)
+        session["chapters"] = [c for c in data.get("chapters") or [] if isinstance(c, dict)]
+        for key in ("cover", "lrc"):
+            if not (_is_file_name(data.get(key)) and (out_dir / data[key]).is_file()):
+                session[key] = None
+        sessions.append(session)
+    sessions.sort(key=lambda s: (s["track"] is None, s["track"] or 0, s["title"].casefold(), s["slug"]))
+    return sessions
+
+
+def library_meta(sessions: list[dict], album: str | None = None, author: str | None = None) -> tuple[str, str]:
+    """The library's title and author: the given ones, else the sessions' most common album/artist."""
+
+    def common(key: str) -> str | None:
+        values = [s.get(key) for s in sessions if isinstance(s.get(key), str) and s.get(key).strip()]
+        return max(values, key=values.count) if values else None
+
+    return (album or common("album") or DEFAULT_ALBUM), (author or common("artist") or "audiogen")
+
+
+def one_line(text: object) -> str:
+    return " ".join(str(text or "").split())
+
+
+def clock(ms: int | float, *, floor: bool = False) -> str:
+    """``m:ss`` or ``h:mm:ss``, rounded (`floor`: truncated, for a chapter start a player seeks to)."""
+    s = int(max(0, ms) // 1000) if floor else int(round(max(0, ms) / 1000))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def artist(session: dict, author: str) -> str:
+    return one_line(session.get("artist") or author)
+
+
+def write_if_changed(path: Path, data: bytes) -> None:
+    """Atomic write, skipped when the file already holds exactly `data` (keeps mtimes meaningful)."""
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    if path.suffix in (".png",):
+        write_bytes(path, data)
+    else:
+        write_text(path, data.decode("utf-8"))
