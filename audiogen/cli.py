@@ -150,7 +150,7 @@ def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url,
 @click.option("--strict", is_flag=True, help="Warnings count as errors.")
 def check(paths, strict) -> None:
     """Validate routines; print warnings and each routine's planned length. Exit 1 on errors."""
-    from audiogen.check import check_paths
+    from audiogen.build.check import check_paths
 
     errors = 0
     for item in check_paths(list(paths)):
@@ -173,7 +173,7 @@ def check(paths, strict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
 def plan(file, as_json) -> None:
     """Show a routine's timeline (chapter, start, length, what plays) without synthesising."""
-    from audiogen.check import plan_file
+    from audiogen.build.check import plan_file
     from audiogen.plan.planner import format_plan
 
     p = plan_file(file)

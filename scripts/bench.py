@@ -122,7 +122,7 @@ def child_ffmpeg(path: str, out: str) -> None:
     from audiogen.audio.encode import to_int16
     from audiogen.audio.mix import mix_blocks
     from audiogen.audio.session import cue_samples, load_bed
-    from audiogen.build import plan_session
+    from audiogen.build.jobs import plan_session
     from audiogen.dsp.ffmpeg import INTERNAL_RATE, ffmpeg_exe
     from audiogen.plan.planner import spoken_texts
     from audiogen.routine.loader import load_routine
@@ -272,8 +272,7 @@ def bench_cluster(routines: int = 8) -> None:
     import resource
     import statistics
 
-    from audiogen import cluster
-    from audiogen.build import BuildOptions, build
+    from audiogen.build import BuildOptions, build, cluster
 
     examples = sorted((ROOT / "examples" / "facial-massage").glob("0*.yaml"))
 

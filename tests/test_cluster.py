@@ -198,7 +198,7 @@ def test_auto_falls_back_on_a_worker_failure_and_an_explicit_engine_fails_only_i
 def test_a_worker_loads_the_piper_voice_once_not_per_clip(tmp_path):
     from distributed import Client, LocalCluster
 
-    from audiogen.cluster import synth_clip
+    from audiogen.build.cluster import synth_clip
     from audiogen.voice.engines import VoiceRequest, get_engine
 
     if get_engine("piper").unavailable_reason():

@@ -6,7 +6,7 @@ import re
 import pytest
 from PIL import Image
 
-from audiogen.check import plan_file
+from audiogen.build.check import plan_file
 from audiogen.publish.cover import cover_hue, make_cover
 from audiogen.publish.lyrics import lrc_time, make_lrc
 

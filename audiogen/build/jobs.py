@@ -1,0 +1,152 @@
+"""What a build is asked (BuildOptions), what it reports (BuildResult), and the sessions it plans:
+one Job per routine x length variant, skipped when its fingerprint and files are unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audiogen._version import __version__
+from audiogen.audio.session import cue_ms
+from audiogen.plan.planner import Plan, plan_routine
+from audiogen.plan.variants import fit_length, variant_label
+from audiogen.routine.errors import AudiogenError
+from audiogen.routine.library import OutputSettings
+from audiogen.routine.loader import load_routine
+from audiogen.routine.model import Routine
+from audiogen.routine.slug import slugify
+from audiogen.routine.soundref import is_builtin, resolve_path
+from audiogen.voice.cache import CACHE_FORMAT, ClipCache
+from audiogen.voice.narrate import Narration
+
+#: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.
+RENDER_FORMAT = 7
+
+
+@dataclass
+class BuildResult:
+    """What happened to one session (one routine, or one length variant of it)."""
+
+    source: str
+    status: str  # built | skipped | failed | planned
+    title: str | None = None
+    slug: str | None = None
+    variant: str | None = None
+    mp3: Path | None = None
+    length_ms: int | None = None
+    engine: str | None = None
+    voice: str | None = None
+    loudness: float | None = None  # integrated LUFS of the written mix
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: AudiogenError | None = None
+    synthesized: int = 0
+    cache_hits: int = 0
+
+
+@dataclass
+class BuildOptions:
+    out_dir: Path | None = None  # overrides the library's output.dir / ./output
+    engine: str | None = None
+    offline: bool | None = None
+    strict: bool = False
+    force: bool = False
+    dry_run: bool = False
+    prune: bool = False
+    jobs: int | None = None  # sessions rendered at once (default: the cores)
+    base_url: str | None = None
+    scheduler: str | None = None  # a Dask scheduler address, or local:N (overrides output.scheduler)
+    cache: ClipCache | None = None
+    notify: Callable[[str], None] | None = None
+    progress: Progress | None = None
+
+
+Progress = Callable[[str, dict], None]
+
+
+@dataclass
+class Job:
+    """One session to produce."""
+
+    source: Path
+    routine: Routine
+    slug: str
+    title: str
+    track: int | None
+    track_total: int | None
+    target_ms: int | None
+    fingerprint: str
+    result: BuildResult
+    narration: Narration | None = None
+
+
+def plan_session(routine: Routine, narration: Narration, cues: dict,
+                 target_ms: int | None = None) -> tuple[Routine, Plan]:
+    """The session's plan from real clip lengths; with `target_ms`, the routine scaled to that length."""
+    speech = narration.lengths.__getitem__
+    if target_ms is None:
+        return routine, plan_routine(routine, speech, cue_ms(cues))
+    return fit_length(routine, target_ms, speech, cue_ms(cues))
+
+
+def fingerprint(routine: Routine, settings: OutputSettings, engine_key: list[str], extra: dict) -> str:
+    """Everything an output depends on; unchanged fingerprint + existing files = nothing to do."""
+    files = {}
+    refs = [routine.cue] if routine.cue else []
+    if routine.background:
+        refs.append(routine.background.track)
+    for ref in refs:
+        if not (is_builtin(ref, "cue") or is_builtin(ref, "ambience")):
+            p = resolve_path(ref, routine.base_dir)
+            if p.exists():
+                st = p.stat()
+                files[str(p)] = [st.st_size, st.st_mtime_ns]
+    blob = json.dumps(
+        [__version__, RENDER_FORMAT, CACHE_FORMAT, routine.model_dump(mode="json"), settings.model_dump(mode="json"),
+         engine_key, files, extra],
+        sort_keys=True, ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
+    """Load every routine and list its sessions; unchanged ones are marked skipped."""
+    jobs: list[Job] = []
+    failed: list[BuildResult] = []
+    used: set[str] = set()
+    variants = [None] + list(config.variants.lengths) if config.variants else [None]
+    n = len(files)
+    for i, path in enumerate(files, start=1):
+        try:
+            routine = load_routine(path, defaults=config.defaults or None)
+        except AudiogenError as e:
+            failed.append(BuildResult(source=str(path), status="failed", error=e))
+            continue
+        base = slugify(routine.title)
+        slug, k = base, 2
+        while slug in used:
+            slug, k = f"{base}-{k}", k + 1
+        used.add(slug)
+        engine_key = narrator.candidates(routine) + [f"offline={narrator.offline}"]
+        for target in variants:
+            label = variant_label(target) if target else None
+            vslug = f"{slug}-{label}" if label else slug
+            title = f"{routine.title} ({label.replace('m', ' min') if label.endswith('m') else label})" \
+                if label else routine.title
+            fp = fingerprint(routine, settings=config.output, engine_key=engine_key,
+                             extra={"album": config.album, "author": config.author, "track": i if library else None,
+                                    "target": target, "n": n if library else None, "base_url": options.base_url})
+            result = BuildResult(source=str(path), status="failed", title=title, slug=vslug, variant=label,
+                                 mp3=out_dir / f"{vslug}.mp3")
+            entry = manifest.get(vslug) or {}
+            if (not options.force and entry.get("fingerprint") == fp and result.mp3.exists()
+                    and (out_dir / f"{vslug}.json").exists()):
+                result.status = "skipped"
+                result.length_ms, result.engine, result.voice, result.loudness = (
+                    entry.get("length_ms"), entry.get("engine"), entry.get("voice"), entry.get("loudness"))
+            jobs.append(Job(path, routine, vslug, title, i if library and n > 1 else None,
+                             n if library and n > 1 else None, target, fp, result))
+    return jobs, failed

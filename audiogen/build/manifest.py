@@ -1,0 +1,77 @@
+"""The output folder's manifest (what each session was built from) and the lock that lets builds share it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from audiogen.build.jobs import BuildOptions, Job
+from audiogen.routine.atomic import write_text
+from audiogen.routine.errors import OutputError
+from audiogen.routine.library import LibraryConfig
+
+MANIFEST = ".audiogen-manifest.json"
+
+
+def load_manifest(out_dir: Path) -> dict:
+    try:
+        data = json.loads((out_dir / MANIFEST).read_text("utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (FileNotFoundError, ValueError, OSError):
+        return {}
+
+
+def write_manifest(out_dir: Path, manifest: dict, jobs: list[Job], config: LibraryConfig, options: BuildOptions,
+            library: bool, changed: bool) -> None:
+    """Write the manifest; report (and with --prune remove) outputs whose routine is gone."""
+    current = {j.slug for j in jobs}
+    stale = []
+    if library:
+        for slug, entry in list(manifest.items()):
+            if slug in current:
+                continue
+            src = Path(entry.get("source", ""))
+            if not src.exists() or not any(j.source.resolve() == src for j in jobs):
+                stale.append(slug)
+    for slug in stale:
+        if options.prune:
+            for p in out_dir.glob(f"{slug}.*"):
+                if p.suffix in (".mp3", ".json", ".lrc", ".png", ".jpg") or p.name.endswith(".chapters.json"):
+                    p.unlink(missing_ok=True)
+            manifest.pop(slug, None)
+            if options.notify:
+                options.notify(f"removed {out_dir / (slug + '.mp3')} (its routine is gone)")
+        elif options.notify:
+            options.notify(f"{out_dir / (slug + '.mp3')} has no routine any more (--prune removes it)")
+    if changed or (stale and options.prune):
+        built = {j.slug: manifest[j.slug] for j in jobs if j.result.status == "built" and j.slug in manifest}
+        pruned = set(stale) if options.prune else set()
+        with locked(out_dir / (MANIFEST + ".lock")):
+            # another build may have written the manifest since we read it: merge, never overwrite
+            current = load_manifest(out_dir)
+            current.update(built)
+            for slug in pruned:
+                current.pop(slug, None)
+            write_text(out_dir / MANIFEST, json.dumps(current, indent=1, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """An exclusive advisory lock (flock) held for the duration of the block."""
+    import fcntl
+
+    from audiogen.routine.atomic import _hint
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as e:
+        raise OutputError(f"cannot write to {path.parent}: {e.strerror or e}", path=str(path.parent),
+                          hint=_hint(e)) from None
+    with f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,201 @@
+"""Building sessions: load -> narrate -> plan -> render -> tag, for routine files and library folders.
+
+A build runs in two stages. Stage 1 narrates every routine that needs work, in order, filling the
+shared clip cache (a phrase used across the library is synthesised once). Stage 2 renders every
+session (routine x length variant) on a thread pool: the heavy part, MP3 encoding, runs in ffmpeg
+processes and the numpy mixing releases the GIL, so threads use every core without nesting pools.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from audiogen.build.jobs import BuildOptions, BuildResult, Job, Progress, plan_jobs
+from audiogen.build.manifest import MANIFEST, load_manifest, locked, write_manifest
+from audiogen.build.sessions import complete_job, prepare_job, render_job
+from audiogen.plan.planner import spoken_texts
+from audiogen.routine.atomic import sweep_orphans
+from audiogen.routine.errors import AudiogenError, RoutineError
+from audiogen.routine.library import LibraryConfig, OutputSettings, load_library_config, routine_files
+from audiogen.voice.cache import ClipCache
+from audiogen.voice.narrate import Narration, Narrator
+
+
+def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[BuildResult]:
+    """Build routine files and library folders; one failure never stops the others."""
+    options = options or BuildOptions()
+    cache = options.cache or ClipCache()
+    narrator = Narrator(cache, engine=options.engine, offline=options.offline, notify=options.notify)
+    results: list[BuildResult] = []
+    clients: dict[str, object] = {}  # scheduler address -> Dask client, connected before any work
+    try:
+        for raw in paths:
+            results += _build_path(Path(raw), options, narrator, clients)
+    finally:
+        narrator.close()  # stop the synthesis worker processes (after errors and Ctrl-C too)
+        if clients:
+            from audiogen.build.cluster import close
+
+            for client in clients.values():
+                close(client)
+    return results
+
+
+def _build_path(p: Path, options: BuildOptions, narrator: Narrator, clients: dict) -> list[BuildResult]:
+    """One command-line path: a library folder, or a routine file (its folder's audiogen.yaml applies)."""
+    library = p.is_dir()
+    base = p if library else p.parent
+    try:
+        config = load_library_config(base) if base.is_dir() else LibraryConfig()
+    except AudiogenError as e:
+        return [BuildResult(source=str(p), status="failed", error=e)]
+    if library:
+        files = routine_files(p)
+        if not files:
+            return [BuildResult(source=str(p), status="failed",
+                                error=RoutineError("no routine files (*.yaml) in this folder", path=str(p)))]
+        out_dir = options.out_dir or (p / config.output.dir)
+    else:  # a single routine file is written to ./output unless -o says otherwise
+        files, out_dir = [p], options.out_dir or Path("output")
+    client = None
+    scheduler = options.scheduler or config.output.scheduler
+    if scheduler and not options.dry_run:
+        if scheduler not in clients:
+            from audiogen.build.cluster import connect
+
+            clients[scheduler] = connect(scheduler)  # an unreachable scheduler fails here, before any work
+        client = clients[scheduler]
+    return build_group(files, out_dir, config, options, narrator, library=library, client=client)
+
+
+def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options: BuildOptions,
+                narrator: Narrator, *, library: bool, client=None) -> list[BuildResult]:
+    """Build routine files that share one output folder and one library configuration."""
+    progress = options.progress or (lambda kind, info: None)
+    settings = config.output
+    sweep_orphans(out_dir)  # temp files of a build that was killed
+    manifest = load_manifest(out_dir)
+    jobs, failed = plan_jobs(files, config, options, narrator, manifest, out_dir, library)
+    todo = [j for j in jobs if j.result.status != "skipped"]
+
+    if client is not None and todo:
+        _build_on_cluster(client, todo, settings, config, options, narrator, manifest, progress)
+        failed += _wrap_up(out_dir, manifest, jobs, config, options, library, True)
+        return failed + [j.result for j in jobs]
+
+    # stage 1: narrate each routine that needs work (once for all its variants)
+    narrations: dict[Path, Narration | AudiogenError] = {}
+    routines_todo = list(dict.fromkeys(j.source for j in todo))
+    first = {src: next(j for j in todo if j.source == src) for src in routines_todo}
+    texts_of = {src: spoken_texts(job.routine) for src, job in first.items()}
+    if len(routines_todo) > 1 and not options.dry_run:
+        # every routine's missing clips in one batch, so the synthesis workers stay busy across routines
+        try:
+            narrator.prefetch([(first[src].routine, texts_of[src]) for src in routines_todo],
+                              on_clip=lambda t, hit: progress("clip", {"hit": hit}))
+        except AudiogenError:
+            pass  # best effort: narrate() below reports errors per routine as before
+    for i, src in enumerate(routines_todo, start=1):
+        job = first[src]
+        texts = texts_of[src]
+        progress("narrate", {"title": job.routine.title, "index": i, "total": len(routines_todo),
+                             "clips": len(texts)})
+        if options.dry_run:
+            continue
+        try:
+            narrations[src] = narrator.narrate(job.routine, texts,
+                                               on_clip=lambda t, hit: progress("clip", {"hit": hit}))
+        except AudiogenError as e:
+            narrations[src] = e
+
+    # stage 2: plan and render every session
+    lock = threading.Lock()
+    done = [0]
+    cancel = threading.Event()  # Ctrl-C: queued sessions do not start, running ones stop between blocks
+
+    def run(job: Job) -> None:
+        if cancel.is_set():
+            return
+        narration = narrations.get(job.source)
+        if isinstance(narration, AudiogenError):
+            job.result.status, job.result.error = "failed", narration
+        elif options.dry_run:
+            job.result.status = "planned"
+        else:
+            render_job(job, narration, settings, config, narrator.cache, options, manifest, lock, cancel)
+        if cancel.is_set():  # interrupted meanwhile: the one line that follows says so
+            return
+        with lock:
+            done[0] += 1
+            progress("session", {"done": done[0], "total": len(todo), "result": job.result})
+
+    workers = max(1, min(options.jobs or os.cpu_count() or 1, len(todo) or 1))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") if workers > 1 else None
+    try:
+        if pool is None:
+            for job in todo:
+                run(job)
+        else:
+            for f in as_completed([pool.submit(run, j) for j in todo]):
+                f.result()
+    except BaseException:
+        cancel.set()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)  # running sessions stop at their next block
+        raise
+    if pool is not None:
+        pool.shutdown()
+
+    if not options.dry_run:
+        failed += _wrap_up(out_dir, manifest, jobs, config, options, library, bool(todo))
+    return failed + [j.result for j in jobs]
+
+
+def _wrap_up(out_dir: Path, manifest: dict, jobs: list[Job], config: LibraryConfig, options: BuildOptions,
+             library: bool, changed: bool) -> list[BuildResult]:
+    """Manifest, then (for a library) playlist, feed and page over every built session, skipped ones too.
+
+    Indexes are written under the manifest lock, so two builds at once cannot publish a stale list.
+    """
+    try:
+        write_manifest(out_dir, manifest, jobs, config, options, library, changed)
+        if library:
+            from audiogen.publish.indexes import write_indexes
+
+            with locked(out_dir / (MANIFEST + ".lock")):
+                write_indexes(out_dir, config.album, config.author, options.base_url)
+    except AudiogenError as e:  # a full disk, say: reported with the sessions, not instead of them
+        return [BuildResult(source=str(out_dir), status="failed", error=e)]
+    return []
+
+
+def _build_on_cluster(client, todo: list[Job], settings: OutputSettings, config: LibraryConfig,
+                      options: BuildOptions, narrator: Narrator, manifest: dict, progress: Progress) -> None:
+    """The same two stages as a local build, as Dask tasks (clips, then sessions), overlapping: a
+    routine's sessions render as soon as its clips are made."""
+    from audiogen.build.cluster import build_on_cluster
+
+    lock = threading.Lock()
+
+    def fail(job: Job, error: AudiogenError | None) -> None:
+        job.result.status = "failed"
+        job.result.error = error or RoutineError("not narrated", path=str(job.source))
+
+    build_on_cluster(
+        client, narrator, todo,
+        prepare=lambda job, narration: prepare_job(job, narration, settings, config, options),
+        complete=lambda job, prep, narration, lufs: complete_job(job, prep, narration, lufs, config, manifest,
+                                                                  lock),
+        fail=fail, progress=progress,
+    )
+
+
+def build_routine(path: str | Path, out_dir: str | Path = "output", options: BuildOptions | None = None
+                  ) -> BuildResult:
+    """Build one routine file into `out_dir` (its folder's audiogen.yaml applies); the first session's result."""
+    options = options or BuildOptions()
+    opts = BuildOptions(**{**options.__dict__, "out_dir": Path(out_dir)})
+    return build([path], opts)[0]
