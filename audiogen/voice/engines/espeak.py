@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -58,25 +60,37 @@ class EspeakEngine:
         self._voices: dict[str, str] | None = None
 
     # -- loading -------------------------------------------------------------------------------
-    def _load(self):
-        if self._lib is not None or self._error is not None:
-            return self._lib
+    def _files(self) -> tuple[Path, Path]:
+        """(libespeak-ng, its data folder), found without loading anything; EngineUnavailable if missing."""
+        if self._error is not None:
+            raise EngineUnavailable(self._error)
         try:
             import espeakng_loader
+        except ImportError:
+            raise EngineUnavailable("the espeakng-loader package is not installed (pip install espeakng-loader)"
+                                    ) from None
+        lib, data = Path(espeakng_loader.get_library_path()), Path(espeakng_loader.get_data_path())
+        if not lib.is_file() or not (data / "lang").is_dir():
+            missing = lib.name if not lib.is_file() else "voice data"
+            raise EngineUnavailable(f"espeakng-loader is incomplete (no {missing}); reinstall it "
+                                    "(pip install --force-reinstall espeakng-loader)")
+        return lib, data
 
-            lib = ctypes.CDLL(espeakng_loader.get_library_path())
-            data = espeakng_loader.get_data_path().encode()
-            rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
+    def _load(self):
+        """The library, loaded and initialised on first use (`plan`, `voices` and choosing never load it)."""
+        if self._lib is not None:
+            return self._lib
+        lib_path, data_path = self._files()
+        try:
+            lib = ctypes.CDLL(str(lib_path))
+            rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path).encode(), 0)
             if rate <= 0:
                 raise OSError(f"espeak_Initialize returned {rate}")
             lib.espeak_SetSynthCallback(self._callback)
-            lib.espeak_Info.restype = ctypes.c_char_p
-            lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
             self._lib, self._rate = lib, rate
-        except ImportError:
-            self._error = "the espeakng-loader package is not installed (pip install espeakng-loader)"
         except OSError as e:
             self._error = f"libespeak-ng could not be loaded: {e}"
+            raise EngineUnavailable(self._error) from None
         return self._lib
 
     def _on_audio(self, wav, n, events) -> int:
@@ -86,29 +100,38 @@ class EspeakEngine:
 
     # -- protocol ------------------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
-        self._load()
-        return self._error
+        try:
+            self._files()
+        except EngineUnavailable as e:
+            return e.message
+        return None
 
     def version(self) -> str:
-        lib = self._require()
-        return "espeak-ng-" + lib.espeak_Info(None).decode()
+        """The library's version, from its file name (libespeak-ng.so.1.52.0), else the wheel's."""
+        lib, _ = self._files()
+        for p in lib.parent.glob("libespeak-ng.so.*.*.*"):
+            return "espeak-ng-" + p.name.removeprefix("libespeak-ng.so.")
+        return "espeak-ng-loader-" + metadata.version("espeakng-loader")
 
     def voices(self) -> dict[str, str]:
-        """Language code -> espeak voice identifier, for every voice installed."""
+        """Language code -> espeak voice identifier, for every voice installed.
+
+        Read from the voice files' `language` lines (what espeak_ListVoices reports, without loading the
+        library); variants (`!v`) and MBROLA voices (`mb`) are not voices of their own.
+        """
         if self._voices is None:
-            lib = self._require()
+            _, data = self._files()
             out: dict[str, str] = {}
-            arr = lib.espeak_ListVoices(None)
-            i = 0
-            while arr[i]:
-                v = arr[i].contents
-                ptr = v.languages
-                while ptr and ctypes.string_at(ptr, 1) != b"\0":
-                    lang = ctypes.string_at(ptr + 1).decode("ascii", "replace").lower()
-                    out.setdefault(lang, lang)
-                    ptr += len(lang) + 2
-                i += 1
-            self._voices = out
+            for folder in (data / "lang", data / "voices"):
+                for f in sorted(folder.rglob("*")):
+                    if not f.is_file() or {"!v", "mb"} & set(f.relative_to(data).parts):
+                        continue
+                    for line in f.read_text("utf-8", "replace").splitlines():
+                        words = line.split()
+                        if len(words) >= 2 and words[0] == "language":
+                            lang = words[1].lower()
+                            out.setdefault(lang, lang)
+            self._voices = dict(sorted(out.items()))
         return self._voices
 
     def describe(self) -> dict:
@@ -160,7 +183,7 @@ class EspeakEngine:
         return Clip(np.frombuffer(pcm, dtype=np.int16).copy(), self._rate)
 
     def _require(self):
-        lib = self._load()
-        if lib is None:
-            raise EngineUnavailable(f"espeak is not available: {self._error}")
-        return lib
+        try:
+            return self._load()
+        except EngineUnavailable as e:
+            raise EngineUnavailable(f"espeak is not available: {e.message}") from None

