@@ -11,6 +11,7 @@ import click
 
 from audiogen._version import __version__
 from audiogen.routine.durations import format_ms
+from audiogen.routine.engines import ENGINE_CHOICES
 from audiogen.routine.errors import AudiogenError
 
 
@@ -116,7 +117,7 @@ class _Reporter:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--engine", type=click.Choice(["auto", "gtts", "piper", "espeak"]),
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES),
               help="Override every routine's engine.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Sessions rendered at once "
               "(default: the cores).")

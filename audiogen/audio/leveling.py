@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audiogen.audio.mix import Bed, BedTrack, Mixer, mixdown
-from audiogen.dsp.limiter import MIX_WINDOW_MS, _window, gain_curve
+from audiogen.dsp.limiter import MIX_WINDOW_MS, gain_curve, window_samples
 from audiogen.dsp.loudness import LoudnessMeter, gated_loudness
 from audiogen.plan.planner import Event, Plan
 
@@ -135,7 +135,7 @@ def _limiter_ratios(mixer: Mixer, g: float, b: float, pv: np.ndarray, pb: np.nda
     hot = np.flatnonzero(10 ** (g / 20) * (pv + 10 ** (b / 20) * pb) > ceiling)
     if not len(hot):
         return None
-    ctx = 4 * _window(MIX_WINDOW_MS)
+    ctx = 4 * window_samples(MIX_WINDOW_MS)
     which, ratios = [], []
     for run in np.split(hot, np.flatnonzero(np.diff(hot) > 1) + 1):
         k0, k1 = int(run[0]), int(run[-1]) + 1

@@ -61,14 +61,14 @@ def locked(path: Path):
     """An exclusive advisory lock (flock) held for the duration of the block."""
     import fcntl
 
-    from audiogen.routine.atomic import _hint
+    from audiogen.routine.atomic import os_error_hint
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         f = open(path, "a+")  # noqa: SIM115 - closed by the with below
     except OSError as e:
         raise OutputError(f"cannot write to {path.parent}: {e.strerror or e}", path=str(path.parent),
-                          hint=_hint(e)) from None
+                          hint=os_error_hint(e)) from None
     with f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:

@@ -39,7 +39,7 @@ def _moving_average(x: np.ndarray, size: int) -> np.ndarray:
     return (c[size:] - c[:-size]) / size
 
 
-def _window(ms: float = WINDOW_MS) -> int:
+def window_samples(ms: float = WINDOW_MS) -> int:
     return max(1, int(ms * INTERNAL_RATE / 1000))
 
 
@@ -49,7 +49,7 @@ def gain_curve(x: np.ndarray, ceiling: float, window_ms: float = WINDOW_MS) -> n
     Only the stretches within two windows of a sample over the ceiling can have a gain under 1, so the
     curve is computed there alone: the cost follows the peaks, not the length.
     """
-    w = _window(window_ms)
+    w = window_samples(window_ms)
     over = np.flatnonzero(np.abs(x) > ceiling)
     gain = np.ones(len(x), dtype=np.float32)
     if not len(over):
@@ -80,7 +80,7 @@ def limit_peaks(x: np.ndarray, ceiling: float) -> np.ndarray:
 def limit_stream(blocks: Iterable[np.ndarray], ceiling: float, window_ms: float = MIX_WINDOW_MS
                  ) -> Iterator[np.ndarray]:
     """A limiter over a block stream, exact across block edges; the same samples out, delayed a little."""
-    ctx = 2 * _window(window_ms)
+    ctx = 2 * window_samples(window_ms)
     hist = np.zeros(0, dtype=np.float32)  # already emitted: left context
     pending = np.zeros(0, dtype=np.float32)  # not yet emitted: waits for right context
     for block in blocks:

@@ -141,15 +141,6 @@ def gated_loudness(sub: np.ndarray) -> float:
     return float(-0.691 + 10 * np.log10(final.mean()))
 
 
-def measure(blocks: Iterable[np.ndarray], rate: int = INTERNAL_RATE) -> tuple[float, float]:
-    """(integrated LUFS, sample peak dBFS) of a block stream."""
-    meter = LoudnessMeter(rate)
-    for b in blocks:
-        meter.add(b)
-    peak_db = 20 * np.log10(meter.peak) if meter.peak > 0 else float("-inf")
-    return meter.integrated(), peak_db
-
-
 def metered(blocks: Iterable[np.ndarray], meter: LoudnessMeter) -> Iterator[np.ndarray]:
     for b in blocks:
         meter.add(b)

@@ -90,9 +90,6 @@ class Plan:
             "warnings": [asdict(w) for w in self.warnings],
         }
 
-    def speech_events(self) -> list[Event]:
-        return [e for e in self.events if e.kind == "speech"]
-
 
 def estimate_speech_ms(text: str, speed: float = 1.0) -> int:
     """A rough speech length without an engine: about 14 characters a second plus a little padding."""

@@ -32,7 +32,6 @@ def scale_routine(routine: Routine, k: float) -> Routine:
             update["remind"] = step.remind.model_copy(update={"remaining": kept})
         steps.append(step.model_copy(update=update))
     scaled = routine.model_copy(update={"steps": steps})
-    scaled._base_dir, scaled._source = routine._base_dir, routine._source
     return scaled
 
 

@@ -76,7 +76,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise OutputError(f"cannot write to {target.parent}: {e.strerror or e}", path=str(target),
-                          hint=_hint(e)) from None
+                          hint=os_error_hint(e)) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -84,7 +84,8 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp_path, target)
     except OSError as e:
-        raise OutputError(f"cannot write {target}: {e.strerror or e}", path=str(target), hint=_hint(e)) from None
+        raise OutputError(f"cannot write {target}: {e.strerror or e}", path=str(target),
+                          hint=os_error_hint(e)) from None
     except AudiogenError as e:  # the writer's own error about the temp file is about the target for the user
         _retarget(e, tmp_path, target)
         raise
@@ -105,10 +106,10 @@ def _retarget(e: AudiogenError, tmp: Path, target: Path) -> None:
         cause: BaseException | None = e
         while cause is not None and not isinstance(cause, OSError):
             cause = cause.__cause__ or cause.__context__
-        e.hint = _hint(cause) if cause is not None else None
+        e.hint = os_error_hint(cause) if cause is not None else None
 
 
-def _hint(e: OSError) -> str | None:
+def os_error_hint(e: OSError) -> str | None:
     return {
         errno.ENOSPC: "the disk is full: free some space and build again (nothing half-written was kept)",
         errno.EDQUOT: "the disk quota is used up: free some space and build again",

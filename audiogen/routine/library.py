@@ -8,14 +8,14 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from audiogen.routine.errors import RoutineError
-from audiogen.routine.loader import _error_at, compose, read_text, validation_error
-from audiogen.routine.model import Duration, _Strict
+from audiogen.routine.loader import compose, error_at, read_text, validation_error
+from audiogen.routine.model import Duration, StrictModel
 
 LIBRARY_FILE = "audiogen.yaml"
 _BITRATES = ("32k", "48k", "64k", "80k", "96k", "112k", "128k", "160k", "192k", "256k", "320k")
 
 
-class OutputSettings(_Strict):
+class OutputSettings(StrictModel):
     """How sessions are encoded and where they go.
 
     Defaults: 96 kbit/s mono MP3 at 44.1 kHz. Speech alone is clear at 64k mono, but the ambience beds
@@ -38,7 +38,7 @@ class OutputSettings(_Strict):
         return v.strip().lower() if isinstance(v, str) else v
 
 
-class Variants(_Strict):
+class Variants(StrictModel):
     """Extra builds of every routine at other total lengths (silence scales, speech never does)."""
 
     lengths: list[Duration] = Field(default_factory=list, max_length=20)
@@ -52,7 +52,7 @@ class Variants(_Strict):
         return sorted(set(v))
 
 
-class LibraryConfig(_Strict):
+class LibraryConfig(StrictModel):
     """The contents of a library folder's `audiogen.yaml`."""
 
     album: str | None = None
@@ -78,7 +78,7 @@ def load_library_config(folder: Path) -> LibraryConfig:
     text = read_text(path)
     data, marks = compose(text, str(path))
     if not isinstance(data, dict):
-        raise _error_at(str(path), marks.find(()), "audiogen.yaml is a mapping of keys (album:, defaults:, ...)")
+        raise error_at(str(path), marks.find(()), "audiogen.yaml is a mapping of keys (album:, defaults:, ...)")
     try:
         config = LibraryConfig.model_validate(data)
     except ValidationError as e:
@@ -109,10 +109,6 @@ def routine_files(folder: Path) -> list[Path]:
             continue
         found.append(p)
     return found
-
-
-def is_library(path: Path) -> bool:
-    return path.is_dir()
 
 
 __all__ = ["LibraryConfig", "OutputSettings", "load_library_config", "routine_files", "RoutineError"]

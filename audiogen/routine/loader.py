@@ -91,11 +91,11 @@ class _DepthLimitedLoader(yaml.SafeLoader):
         self._nodes += 1
         try:
             if self._nodes > MAX_NODES:  # refuse a huge document early, not after composing all of it
-                raise _error_at(self._path, self.peek_event().start_mark,
+                raise error_at(self._path, self.peek_event().start_mark,
                                 f"document has more than {MAX_NODES:,} YAML nodes",
                                 hint="a routine has a few hundred values at most")
             if self._depth > MAX_DEPTH:
-                raise _error_at(self._path, self.peek_event().start_mark,
+                raise error_at(self._path, self.peek_event().start_mark,
                                 f"lists and mappings are nested more than {MAX_DEPTH} levels deep",
                                 hint="a routine nests at most a few levels: check the indentation and brackets")
             return super().compose_node(parent, index)
@@ -163,7 +163,7 @@ def compose(text: str, path: str) -> tuple[Any, _Marks]:
     return data, marks
 
 
-def _error_at(path: str, mark: yaml.Mark | None, message: str, hint: str | None = None,
+def error_at(path: str, mark: yaml.Mark | None, message: str, hint: str | None = None,
               field: str | None = None) -> RoutineError:
     return RoutineError(
         _bounded(message), path=path, line=mark.line + 1 if mark else None,
@@ -174,26 +174,26 @@ def _error_at(path: str, mark: yaml.Mark | None, message: str, hint: str | None 
 def _to_data(node: yaml.Node, loc: Loc, marks: _Marks, counter: list[int], constructor, path: str) -> Any:
     counter[0] += 1
     if len(loc) > MAX_DEPTH:  # an alias inside its own anchor (`&a [*a]`) nests without end
-        raise _error_at(path, node.start_mark, f"lists and mappings are nested more than {MAX_DEPTH} levels deep",
+        raise error_at(path, node.start_mark, f"lists and mappings are nested more than {MAX_DEPTH} levels deep",
                         hint="an alias (*name) may not refer to the mapping or list it is in")
     if counter[0] > MAX_NODES:
-        raise _error_at(path, node.start_mark, f"document expands to more than {MAX_NODES:,} YAML nodes",
+        raise error_at(path, node.start_mark, f"document expands to more than {MAX_NODES:,} YAML nodes",
                         hint="YAML aliases (*name) that repeat large parts are refused")
     marks.value.setdefault(loc, node.start_mark)
     if node.tag not in _STANDARD_TAGS:
-        raise _error_at(path, node.start_mark, f"YAML tag {node.tag!r} is not allowed",
+        raise error_at(path, node.start_mark, f"YAML tag {node.tag!r} is not allowed",
                         hint="routines use plain text, numbers, lists and mappings only")
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:null":
-                raise _error_at(path, key_node.start_mark, "keys must be plain words",
+                raise error_at(path, key_node.start_mark, "keys must be plain words",
                                 hint="write `key: value`")
             key = str(constructor.construct_scalar(key_node))
             if key == "<<":
-                raise _error_at(path, key_node.start_mark, "YAML merge keys (<<) are not supported")
+                raise error_at(path, key_node.start_mark, "YAML merge keys (<<) are not supported")
             if key in out:
-                raise _error_at(path, key_node.start_mark, f"key {quote(key)} appears twice",
+                raise error_at(path, key_node.start_mark, f"key {quote(key)} appears twice",
                                 field=_field(loc + (key,)), hint="remove one of them")
             marks.key[loc + (key,)] = key_node.start_mark
             out[key] = _to_data(value_node, loc + (key,), marks, counter, constructor, path)
@@ -203,7 +203,7 @@ def _to_data(node: yaml.Node, loc: Loc, marks: _Marks, counter: list[int], const
     try:
         value = constructor.construct_object(node, deep=False)
     except (yaml.YAMLError, ValueError, OverflowError) as e:
-        raise _error_at(path, node.start_mark, f"cannot read value {quote(node.value)}: {e}") from None
+        raise error_at(path, node.start_mark, f"cannot read value {quote(node.value)}: {e}") from None
     if hasattr(value, "isoformat"):  # YAML timestamps: keep what the user wrote
         value = node.value
     return value
@@ -298,7 +298,7 @@ def validation_error(model: type[BaseModel], err: ValidationError, marks: _Marks
         mark = marks.find(base_loc + loc)
     if len(errors) > 1:
         msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return _error_at(path, mark, msg, hint=hint, field=_field(base_loc + loc) or None)
+    return error_at(path, mark, msg, hint=hint, field=_field(base_loc + loc) or None)
 
 
 def parse_routine(text: str, path: str = "<input>", *, defaults: dict | None = None,
@@ -306,7 +306,7 @@ def parse_routine(text: str, path: str = "<input>", *, defaults: dict | None = N
     """Validate routine YAML text; `defaults` (a library's) fill keys the routine does not set."""
     data, marks = compose(text, path)
     if not isinstance(data, dict):
-        raise _error_at(path, marks.find(()), "a routine is a mapping of keys (title:, steps:, ...)",
+        raise error_at(path, marks.find(()), "a routine is a mapping of keys (title:, steps:, ...)",
                         hint="start from a scaffold: audiogen new NAME")
     if defaults:
         data = merge_defaults(defaults, data)
@@ -314,8 +314,7 @@ def parse_routine(text: str, path: str = "<input>", *, defaults: dict | None = N
         routine = Routine.model_validate(data)
     except ValidationError as e:
         raise validation_error(Routine, e, marks, path) from None
-    routine._base_dir = base_dir
-    routine._source = path
+    routine.set_origin(path, base_dir)
     _check_sounds(routine, marks, path)
     name = routine.voice.name
     if name and name.lower().endswith(".onnx") and base_dir is not None:  # a Piper model beside the routine
@@ -365,4 +364,4 @@ def _check_sounds(routine: Routine, marks: _Marks, path: str) -> None:
         problem = check_sound_ref(ref, kind, base)
         if problem:
             message, hint = problem
-            raise _error_at(path, marks.find(loc), message, hint=hint, field=_field(loc))
+            raise error_at(path, marks.find(loc), message, hint=hint, field=_field(loc))

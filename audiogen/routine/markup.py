@@ -63,7 +63,3 @@ def _add_speech(segments: list[Segment], chunk: str) -> None:
     if chunk and any(c.isalnum() for c in chunk):
         segments.append(Speech(chunk))
 
-
-def plain_text(text: str) -> str:
-    """The spoken words without markup (for lyrics and estimates)."""
-    return " ".join(" ".join(s.text for s in parse_markup(text) if isinstance(s, Speech)).split())

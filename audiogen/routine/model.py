@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -16,6 +17,7 @@ from pydantic import (
 )
 
 from audiogen.routine.durations import parse_duration, parse_gain
+from audiogen.routine.engines import ENGINE_CHOICES
 from audiogen.routine.markup import Pause, parse_markup
 
 #: Longest text of one spoken field (longer text is almost certainly a mistake or an attack).
@@ -52,8 +54,6 @@ Gain = Annotated[
 ]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
 
-ENGINE_NAMES = ("auto", "gtts", "piper", "espeak")
-
 
 def _check_markup(value: str | None) -> str | None:
     if value is not None:
@@ -66,14 +66,14 @@ def _sounds(text: str | None) -> int:
     return sum(not isinstance(seg, Pause) for seg in parse_markup(text)) if text else 0
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_default=True)
 
 
-class Voice(_Strict):
+class Voice(StrictModel):
     """Which engine narrates, with which voice and at what tempo."""
 
-    engine: Literal["auto", "gtts", "piper", "espeak"] = Field(
+    engine: Literal[ENGINE_CHOICES] = Field(  # type: ignore[valid-type]
         "auto", description="auto = gTTS, then the best offline voice installed"
     )
     name: str | None = Field(
@@ -82,7 +82,7 @@ class Voice(_Strict):
     speed: float = Field(1.0, ge=0.5, le=2.0, description="tempo, pitch preserved")
 
 
-class Background(_Strict):
+class Background(StrictModel):
     """A looping, ducked ambience under the whole session."""
 
     track: Text = Field(description="built-in ambience (rain, ocean, drone, pink-noise) or a file path")
@@ -99,7 +99,7 @@ class Background(_Strict):
         return v
 
 
-class Remind(_Strict):
+class Remind(StrictModel):
     """Spoken time prompts inside a step's silence."""
 
     halfway: bool = False
@@ -113,7 +113,7 @@ DEFAULT_COUNTS = [
 ]
 
 
-class Phrases(_Strict):
+class Phrases(StrictModel):
     """Words audiogen speaks by itself; replace them for routines in other languages."""
 
     halfway: Text = "Halfway."
@@ -129,7 +129,7 @@ class Phrases(_Strict):
         return self == Phrases()
 
 
-class Step(_Strict):
+class Step(StrictModel):
     """One step of a routine; a chapter of its own (one per side)."""
 
     title: Text
@@ -175,7 +175,7 @@ class Step(_Strict):
         return self
 
 
-class Routine(_Strict):
+class Routine(StrictModel):
     """A guided session: an intro, steps and an outro, narrated over an optional background."""
 
     title: Text = Field(description="the ID3 title and (slugified) the file name")
@@ -232,12 +232,16 @@ class Routine(_Strict):
             return None
         return v
 
+    def set_origin(self, source: str, base_dir: Path | None) -> None:
+        """Where the routine was read from: relative sound, cover and voice paths resolve against `base_dir`."""
+        self._source, self._base_dir = source, base_dir
+
     @property
-    def base_dir(self):
+    def base_dir(self) -> Path | None:
         return self._base_dir
 
     @property
-    def source(self):
+    def source(self) -> str | None:
         return self._source
 
 

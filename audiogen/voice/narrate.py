@@ -138,7 +138,7 @@ class Narrator:
     def _explicit(self, routine: Routine) -> bool:
         return len(self.candidates(routine)) == 1 and (self.engine_override or routine.voice.engine) != "auto"
 
-    def _usable(self, name: str, voice: VoiceRequest, explicit: bool) -> tuple[Engine, str, VoiceRequest] | str:
+    def usable(self, name: str, voice: VoiceRequest, explicit: bool) -> tuple[Engine, str, VoiceRequest] | str:
         """(engine, voice id, the request it will get), or the reason it cannot narrate this routine."""
         if name == "gtts" and self.offline:
             reason = "offline mode (--offline / AUDIOGEN_OFFLINE=1) never contacts the network"
@@ -175,7 +175,7 @@ class Narrator:
         voice = voice_request(routine)
         for name in self.candidates(routine):
             try:
-                got = self._usable(name, voice, explicit=False)
+                got = self.usable(name, voice, explicit=False)
             except EngineError:
                 continue
             if isinstance(got, str):
@@ -198,7 +198,7 @@ class Narrator:
         explicit = self._explicit(routine)
         skipped: list[str] = []
         for name in names:
-            got = self._usable(name, voice, explicit)
+            got = self.usable(name, voice, explicit)
             if isinstance(got, str):
                 skipped.append(f"{name}: {got}")
                 continue
@@ -223,7 +223,7 @@ class Narrator:
         explicit = self._explicit(routine)
         skipped: list[str] = []
         for name in self.candidates(routine):
-            got = self._usable(name, voice, explicit)
+            got = self.usable(name, voice, explicit)
             if isinstance(got, str):
                 skipped.append(f"{name}: {got}")
                 continue
@@ -268,7 +268,7 @@ class Narrator:
             voice = voice_request(routine)
             for name in self.candidates(routine):
                 try:
-                    got = self._usable(name, voice, explicit)
+                    got = self.usable(name, voice, explicit)
                 except EngineError:
                     break  # narrate() reports it
                 if isinstance(got, str):

@@ -70,7 +70,7 @@ def _auto(language: str, offline: bool) -> dict:
     skipped: dict[str, str] = {}
     for name in narrator.candidates_for("auto"):
         try:
-            got = narrator._usable(name, voice, explicit=False)
+            got = narrator.usable(name, voice, explicit=False)
         except AudiogenError as e:
             got = e.message
         if isinstance(got, str):
