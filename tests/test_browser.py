@@ -19,10 +19,13 @@ from audiogen.publish.serve import make_server
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and importlib.util.find_spec("playwright") is not None),
-    reason="install Debian's chromium and pip install playwright to run",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (os.path.exists(CHROMIUM) and importlib.util.find_spec("playwright") is not None),
+        reason="install Debian's chromium and pip install playwright to run",
+    ),
+    pytest.mark.slow,  # starts a real Chromium
+]
 
 
 @pytest.fixture

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from buildkit import cache_is_whole, make_library, parts, start_build, visible_outputs_are_whole
 
 
+@pytest.mark.slow
 def test_two_builds_at_once_share_cache_and_output(tmp_path):
     """Same library, same output folder, same clip cache, started together: both succeed, every output is
     whole, and the manifest lists every session (no lost update). Three rounds: cold cache, forced rebuild

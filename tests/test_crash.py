@@ -43,6 +43,7 @@ def reference(tmp_path_factory):
     return tmp, lib, lengths, took
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(reference, record_property):
     tmp, lib, lengths, took = reference
     out, cache = tmp / "kill-out", tmp / "kill-cache"
@@ -51,10 +52,11 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(reference, record
     kills = finished = swept = mid_write = mp3s_checked = 0
     seen: set[Path] = set()
     checked: dict = {}  # outputs already verified, skipped while unchanged
-    start = time.monotonic()
     i = 0
     while kills < KILLS:
-        assert i < 3 * KILLS and time.monotonic() - start < 30 + 3 * KILLS * took, (kills, finished, i)
+        # bounded by builds, not seconds: each one ends within its sleep plus communicate's timeout below, and
+        # builds that finish before their kill may not be more than 2 in 3
+        assert i < 3 * KILLS, (kills, finished, i)
         if i % 4 == 0:
             shutil.rmtree(cache, ignore_errors=True)  # synthesise again: kills land in cache writes too
         force = i % 5 != 0  # every fifth build may find nothing to do: it only sweeps and checks

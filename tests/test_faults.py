@@ -348,6 +348,7 @@ def test_auto_build_through_faults_never_caches_a_bad_clip(tmp_path, monkeypatch
 # -- a damaged cache ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_damaged_cache_entries_are_made_again_not_used(tmp_path):
     """Clips damaged behind audiogen's back (cut short, header only, another format) are synthesised again:
     never mixed in short, never a crash."""

@@ -245,16 +245,19 @@ def test_timeouts_are_retried_then_network_error(rsps, engine, slept, exc, words
     assert len(rsps.calls) == 4 and len(slept) == 3
 
 
-def test_dns_failure_fails_fast(rsps, engine, slept):
+def test_dns_failure_fails_fast(rsps, engine, slept, monkeypatch):
+    """Fast = one bounded request and no waiting at all (counted, not timed): no retry, no backoff through the
+    engine's sleep, no time.sleep anywhere else (gTTS, requests, urllib3), and the request had a timeout."""
     gaierror = socket.gaierror(-3, "Temporary failure in name resolution")
     rsps.add(responses.POST, URL, body=connection_error(NameResolutionError("translate.google.com", None,
                                                                             gaierror)))
-    start = time.monotonic()
+    other_sleeps: list[float] = []
+    monkeypatch.setattr(time, "sleep", other_sleeps.append)
     with pytest.raises(NetworkError) as info:
         engine.synthesize("Hello.", VoiceRequest())
-    assert time.monotonic() - start < 2.0
     assert "DNS" in info.value.message and "Google" in info.value.message
-    assert len(rsps.calls) == 1 and slept == []  # no network: nothing to wait for
+    assert len(rsps.calls) == 1 and slept == [] and other_sleeps == []  # no network: nothing to wait for
+    assert rsps.calls[0].request.req_kwargs["timeout"] == engine.timeout == (3.0, 10.0)
 
 
 def test_plain_connection_error_fails_fast(rsps, engine, slept):

