@@ -7,8 +7,9 @@ importing a lower floor (`audiogen.routine`, `audiogen.plan`) does not load nump
 from audiogen._version import __version__
 
 __all__ = [
-    "AudiogenError", "BuildOptions", "BuildResult", "Plan", "Routine", "build", "build_routine",
-    "load_routine", "parse_routine", "plan_routine", "routine_schema", "__version__",
+    "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
+    "check", "load_routine", "new_routine", "parse_routine", "plan_file", "plan_routine", "routine_schema",
+    "voices", "__version__",
 ]
 
 

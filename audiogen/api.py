@@ -1,12 +1,74 @@
-"""The documented Python API (filled in as the floors land)."""
+"""audiogen's Python API: everything the command line does, as functions (the CLI only calls these).
 
-from audiogen.build import BuildOptions, BuildResult, build, build_routine
+Paths may be given as `str` or `pathlib.Path` everywhere. Errors are `AudiogenError` subclasses that
+carry a location and a hint (`str(e)` or `e.format()` is the message `audiogen` prints); a build does not
+raise for a routine that fails, it reports it in that routine's `BuildResult`.
+
+    import audiogen
+    results = audiogen.build(["examples/facial-massage"], audiogen.BuildOptions(offline=True))
+    plan = audiogen.plan_file("examples/facial-massage/01-morning-circulation.yaml")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from audiogen.build.check import CheckResult, check_paths
+from audiogen.build.check import plan_file as _plan_file
+from audiogen.build.jobs import BuildOptions, BuildResult
+from audiogen.build.pipeline import build as _build
+from audiogen.build.pipeline import build_routine as _build_routine
 from audiogen.plan.planner import Plan, plan_routine
 from audiogen.routine.errors import AudiogenError
 from audiogen.routine.loader import load_routine, parse_routine
 from audiogen.routine.model import Routine, routine_schema
+from audiogen.routine.scaffold import scaffold
 
 __all__ = [
-    "AudiogenError", "BuildOptions", "BuildResult", "Plan", "Routine", "build", "build_routine",
-    "load_routine", "parse_routine", "plan_routine", "routine_schema",
+    "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
+    "check", "load_routine", "new_routine", "parse_routine", "plan_file", "plan_routine", "routine_schema",
+    "voices",
 ]
+
+PathLike = str | Path
+
+
+def _paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+
+
+def build(paths: PathLike | Iterable[PathLike], options: BuildOptions | None = None) -> list[BuildResult]:
+    """Build routine files and library folders into sessions (MP3, cover, lyrics, timeline; for a library
+    also playlist, feed and page). One result per session; a routine that fails does not stop the others."""
+    return _build(_paths(paths), options)
+
+
+def build_routine(path: PathLike, out_dir: PathLike = "output", options: BuildOptions | None = None
+                  ) -> BuildResult:
+    """Build one routine file into `out_dir` (its folder's audiogen.yaml applies); the first session's result."""
+    return _build_routine(Path(path), Path(out_dir), options)
+
+
+def check(paths: PathLike | Iterable[PathLike]) -> list[CheckResult]:
+    """Validate routine files and library folders without synthesising: errors, warnings, planned lengths."""
+    return check_paths(_paths(paths))
+
+
+def plan_file(path: PathLike) -> Plan:
+    """A routine file's timeline (events and chapters in ms) without synthesising: cached clips give exact
+    speech lengths, the rest is estimated (`Plan.estimated`)."""
+    return _plan_file(Path(path))
+
+
+def voices(language: str = "en", offline: bool | None = None) -> dict:
+    """Every engine (available here or not, and why), its languages and voices, and what `auto` picks for
+    `language` (offline: as a build with `--offline` would see it). The same report as `audiogen voices --json`."""
+    from audiogen.voice.report import engine_report
+
+    return engine_report(language=language, offline=offline)
+
+
+def new_routine(name: str, folder: PathLike = ".") -> Path:
+    """Write a commented routine `<slug>.yaml` titled `name` into `folder` (never overwrites); its path."""
+    return scaffold(name, Path(folder))

@@ -133,15 +133,14 @@ class _Reporter:
 def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url, scheduler, offline, quiet,
           verbose) -> None:
     """Build routine files or library folders into MP3 sessions (+ JSON timelines)."""
-    from audiogen.build import BuildOptions
-    from audiogen.build import build as run_build
+    from audiogen import api
 
     rep = _Reporter(quiet, verbose)
-    options = BuildOptions(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict, force=force,
+    options = api.BuildOptions(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict, force=force,
                            dry_run=dry_run, prune=prune, jobs=jobs, base_url=base_url, scheduler=scheduler,
                            notify=rep.note,
                            progress=rep.progress)
-    results = run_build(list(paths), options)
+    results = api.build(paths, options)
     if rep.summary(results):
         sys.exit(1)
 
@@ -151,10 +150,10 @@ def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url,
 @click.option("--strict", is_flag=True, help="Warnings count as errors.")
 def check(paths, strict) -> None:
     """Validate routines; print warnings and each routine's planned length. Exit 1 on errors."""
-    from audiogen.build.check import check_paths
+    from audiogen import api
 
     errors = 0
-    for item in check_paths(list(paths)):
+    for item in api.check(paths):
         if item.error:
             errors += 1
             _fail(item.error)
@@ -174,10 +173,10 @@ def check(paths, strict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
 def plan(file, as_json) -> None:
     """Show a routine's timeline (chapter, start, length, what plays) without synthesising."""
-    from audiogen.build.check import plan_file
+    from audiogen import api
     from audiogen.plan.planner import format_plan
 
-    p = plan_file(file)
+    p = api.plan_file(file)
     click.echo(json.dumps(p.to_dict(), indent=1, ensure_ascii=False) if as_json else format_plan(p))
 
 
@@ -186,18 +185,18 @@ def plan(file, as_json) -> None:
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=Path("."))
 def new(name, out_dir) -> None:
     """Scaffold a commented routine NAME.yaml to start from."""
-    from audiogen.routine.scaffold import scaffold
+    from audiogen import api
 
-    path = scaffold(name, out_dir)
+    path = api.new_routine(name, out_dir)
     click.echo(f"wrote {path}\nnext: audiogen check {path}  then  audiogen build {path}")
 
 
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the routine format (for editor completion)."""
-    from audiogen.routine.model import routine_schema
+    from audiogen import api
 
-    click.echo(json.dumps(routine_schema(), indent=2))
+    click.echo(json.dumps(api.routine_schema(), indent=2))
 
 
 @cli.command()
@@ -208,9 +207,9 @@ def schema() -> None:
 @click.option("--all", "show_all", is_flag=True, help="List every language and voice, not the first ones.")
 def voices(as_json, language, offline, show_all) -> None:
     """List engines, whether each works here and why not, their languages and voices, and auto's pick."""
-    from audiogen.voice.report import engine_report
+    from audiogen import api
 
-    report = engine_report(language=language, offline=offline or None)
+    report = api.voices(language=language, offline=offline or None)
     if as_json:
         click.echo(json.dumps(report, indent=1, ensure_ascii=False))
         return

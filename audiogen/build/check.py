@@ -7,7 +7,7 @@ from pathlib import Path
 
 from audiogen.plan.planner import Plan, estimate_speech_ms, plan_routine, spoken_texts
 from audiogen.routine.errors import AudiogenError, RoutineError
-from audiogen.routine.library import load_library_config, routine_files
+from audiogen.routine.library import config_for, routine_files
 from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
 
@@ -51,36 +51,24 @@ def plan_for(routine: Routine, cache=None) -> Plan:
     )
 
 
-def plan_file(path: Path) -> Plan:
-    defaults = None
-    lib = path.parent / "audiogen.yaml"
-    if lib.exists():
-        defaults = load_library_config(path.parent).defaults or None
-    return plan_for(load_routine(path, defaults=defaults))
+def plan_file(path: str | Path) -> Plan:
+    """The timeline of one routine file (its folder's audiogen.yaml defaults apply), without synthesis."""
+    return plan_for(load_routine(path, defaults=config_for(path).defaults or None))
 
 
-def check_paths(paths: list[Path]) -> list[CheckResult]:
+def check_paths(paths: list[str | Path]) -> list[CheckResult]:
+    """Validate routine files and library folders; one result per routine (or per unreadable library)."""
     out: list[CheckResult] = []
-    for p in paths:
-        if p.is_dir():
-            try:
-                defaults = load_library_config(p).defaults or None
-            except AudiogenError as e:
-                out.append(CheckResult(str(p), error=e))
-                continue
-            files = routine_files(p)
-            if not files:
-                out.append(CheckResult(str(p), error=RoutineError("no routine files (*.yaml)", path=str(p))))
-            out += [_check_one(f, defaults) for f in files]
-        else:
-            defaults = None
-            if (p.parent / "audiogen.yaml").exists():
-                try:
-                    defaults = load_library_config(p.parent).defaults or None
-                except AudiogenError as e:
-                    out.append(CheckResult(str(p), error=e))
-                    continue
-            out.append(_check_one(p, defaults))
+    for p in map(Path, paths):
+        try:
+            defaults = config_for(p).defaults or None
+        except AudiogenError as e:
+            out.append(CheckResult(str(p), error=e))
+            continue
+        files = routine_files(p) if p.is_dir() else [p]
+        if not files:
+            out.append(CheckResult(str(p), error=RoutineError("no routine files (*.yaml)", path=str(p))))
+        out += [_check_one(f, defaults) for f in files]
     return out
 
 

@@ -49,19 +49,40 @@ class BuildResult:
 
 @dataclass
 class BuildOptions:
-    out_dir: Path | None = None  # overrides the library's output.dir / ./output
+    """How to build: every field is optional and mirrors an `audiogen build` option."""
+
+    #: Output folder; overrides the library's `output.dir` (and `./output` for a routine file).
+    out_dir: str | Path | None = None
+    #: Narrate every routine with this engine (`auto`, `gtts`, `piper`, `espeak`).
     engine: str | None = None
+    #: Never contact the network (None: `AUDIOGEN_OFFLINE`).
     offline: bool | None = None
+    #: Speech longer than its step is an error, not a warning.
     strict: bool = False
+    #: Rebuild unchanged sessions too (from the clip cache).
     force: bool = False
+    #: Plan every session; synthesise and write nothing.
     dry_run: bool = False
+    #: Remove outputs whose routine was deleted.
     prune: bool = False
-    jobs: int | None = None  # sessions rendered at once (default: the cores)
+    #: Sessions rendered at once (default: the cores).
+    jobs: int | None = None
+    #: Absolute URL the output folder is published at (for the feed).
     base_url: str | None = None
-    scheduler: str | None = None  # a Dask scheduler address, or local:N (overrides output.scheduler)
-    cache: ClipCache | None = None
+    #: A Dask scheduler address, or `local:N` (overrides `output.scheduler`).
+    scheduler: str | None = None
+    #: The clip cache, or its folder (default: `AUDIOGEN_CACHE_DIR` or the user cache folder).
+    cache: ClipCache | str | Path | None = None
+    #: Called with each note (which engine narrated and why, pruned files).
     notify: Callable[[str], None] | None = None
+    #: Called with progress events: ("narrate" | "clip" | "session", details).
     progress: Progress | None = None
+
+    def __post_init__(self) -> None:
+        if self.out_dir is not None:
+            self.out_dir = Path(self.out_dir)
+        if self.cache is not None and not isinstance(self.cache, ClipCache):
+            self.cache = ClipCache(self.cache)
 
 
 Progress = Callable[[str, dict], None]

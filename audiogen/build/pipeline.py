@@ -19,7 +19,7 @@ from audiogen.build.sessions import complete_job, prepare_job, render_job
 from audiogen.plan.planner import spoken_texts
 from audiogen.routine.atomic import sweep_orphans
 from audiogen.routine.errors import AudiogenError, RoutineError
-from audiogen.routine.library import LibraryConfig, OutputSettings, load_library_config, routine_files
+from audiogen.routine.library import LibraryConfig, OutputSettings, config_for, routine_files
 from audiogen.voice.cache import ClipCache
 from audiogen.voice.narrate import Narration, Narrator
 
@@ -47,9 +47,8 @@ def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[
 def _build_path(p: Path, options: BuildOptions, narrator: Narrator, clients: dict) -> list[BuildResult]:
     """One command-line path: a library folder, or a routine file (its folder's audiogen.yaml applies)."""
     library = p.is_dir()
-    base = p if library else p.parent
     try:
-        config = load_library_config(base) if base.is_dir() else LibraryConfig()
+        config = config_for(p)
     except AudiogenError as e:
         return [BuildResult(source=str(p), status="failed", error=e)]
     if library:

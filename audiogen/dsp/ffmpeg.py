@@ -20,19 +20,10 @@ def samples_to_ms(n: int, rate: int = INTERNAL_RATE) -> int:
 
 @functools.cache
 def ffmpeg_exe() -> str:
-    """Path of the bundled static ffmpeg; also points pydub at it (once, here)."""
-    import warnings
-
+    """Path of the bundled static ffmpeg (imageio-ffmpeg's; there is no ffprobe beside it)."""
     import imageio_ffmpeg
 
-    with warnings.catch_warnings():  # pydub warns at import that ffmpeg is not on PATH: we set it next
-        warnings.simplefilter("ignore")
-        from pydub import AudioSegment
-
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
-    AudioSegment.converter = exe
-    AudioSegment.ffmpeg = exe
-    return exe
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def _run(args: list[str], data: bytes | None, what: str, error=RenderError) -> bytes:

@@ -70,8 +70,9 @@ class LibraryConfig(StrictModel):
         return v
 
 
-def load_library_config(folder: Path) -> LibraryConfig:
+def load_library_config(folder: str | Path) -> LibraryConfig:
     """Read `folder/audiogen.yaml`, or the defaults when there is none."""
+    folder = Path(folder)
     path = folder / LIBRARY_FILE
     if not path.exists():
         return LibraryConfig()
@@ -85,6 +86,14 @@ def load_library_config(folder: Path) -> LibraryConfig:
         raise validation_error(LibraryConfig, e, marks, str(path)) from None
     _check_defaults(config, marks, str(path), folder)
     return config
+
+
+def config_for(path: str | Path) -> LibraryConfig:
+    """The library configuration that applies to `path`: a folder's own `audiogen.yaml`, or for a routine
+    file the one beside it (the defaults when there is none)."""
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    return load_library_config(folder) if folder.is_dir() else LibraryConfig()
 
 
 def _check_defaults(config: LibraryConfig, marks, path: str, folder: Path) -> None:

@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -167,17 +167,34 @@ class Narrator:
                                     hint="use engine: auto, or another engine (audiogen voices lists them)")
         return reason
 
+    def options(self, routine: Routine, *, explicit: bool | None = None, on_error: str = "raise"
+                ) -> Iterator[tuple[str, tuple[Engine, str, VoiceRequest] | str]]:
+        """Each engine the routine's choice tries, in order, with (engine, voice id, request) when it can
+        narrate the routine, or the reason it cannot. The one place the choice is walked: `narrate`,
+        `choose`, `prefetch` and `cached_lengths` differ only in what they do with each option.
+
+        An explicit engine (the routine's or --engine) that cannot work raises EngineUnavailable, and an
+        engine that fails while being asked raises EngineError; `on_error` "skip" passes over such an
+        engine instead, "stop" ends the walk there."""
+        voice = voice_request(routine)
+        explicit = self._explicit(routine) if explicit is None else explicit
+        for name in self.candidates(routine):
+            try:
+                got = self.usable(name, voice, explicit)
+            except EngineError:
+                if on_error == "raise":
+                    raise
+                if on_error == "stop":
+                    return
+                continue
+            yield name, got
+
     def key(self, engine: Engine, voice_id: str, voice: VoiceRequest, text: str) -> str:
         return clip_key(engine.name, engine.version(), voice_id, voice.language, voice.speed, text)
 
     def cached_lengths(self, routine: Routine, texts: list[str]) -> dict[str, int]:
         """Real lengths of the clips already cached for the engine `auto` would try first (no synthesis)."""
-        voice = voice_request(routine)
-        for name in self.candidates(routine):
-            try:
-                got = self.usable(name, voice, explicit=False)
-            except EngineError:
-                continue
+        for _, got in self.options(routine, explicit=False, on_error="skip"):
             if isinstance(got, str):
                 continue
             engine, voice_id, req = got
@@ -193,12 +210,9 @@ class Narrator:
     def narrate(self, routine: Routine, texts: list[str],
                 on_clip: Callable[[str, bool], None] | None = None) -> Narration:
         """Make sure every text has a cached clip, narrated by one engine for the whole routine."""
-        voice = voice_request(routine)
-        names = self.candidates(routine)
         explicit = self._explicit(routine)
         skipped: list[str] = []
-        for name in names:
-            got = self.usable(name, voice, explicit)
+        for name, got in self.options(routine):
             if isinstance(got, str):
                 skipped.append(f"{name}: {got}")
                 continue
@@ -219,11 +233,9 @@ class Narrator:
     def choose(self, routine: Routine) -> tuple[Engine, str, VoiceRequest, list[str]]:
         """(engine, voice id, request, notes): the first engine that can narrate `routine`, without
         synthesising (a cluster build synthesises elsewhere and reports failures with `mark_down`)."""
-        voice = voice_request(routine)
         explicit = self._explicit(routine)
         skipped: list[str] = []
-        for name in self.candidates(routine):
-            got = self.usable(name, voice, explicit)
+        for name, got in self.options(routine):
             if isinstance(got, str):
                 skipped.append(f"{name}: {got}")
                 continue
@@ -264,13 +276,7 @@ class Narrator:
 
         groups: dict[str, _Group] = {}
         for routine, texts in routines:
-            explicit = self._explicit(routine)
-            voice = voice_request(routine)
-            for name in self.candidates(routine):
-                try:
-                    got = self.usable(name, voice, explicit)
-                except EngineError:
-                    break  # narrate() reports it
+            for name, got in self.options(routine, on_error="stop"):  # narrate() reports the error
                 if isinstance(got, str):
                     continue
                 engine, voice_id, req = got
