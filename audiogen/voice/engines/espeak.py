@@ -40,8 +40,31 @@ class _Voice(ctypes.Structure):
 _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
+class _Library:
+    """libespeak-ng as loaded in this process: one global C library, so one of these, shared by every
+    EspeakEngine (a second espeak_Initialize would re-point the synthesis callback at an object that a
+    discarded engine takes with it)."""
+
+    def __init__(self, lib, rate: int) -> None:
+        self.lib, self.rate = lib, rate
+        self.lock = threading.Lock()  # one synthesis at a time: the library has one voice and one callback
+        self.buffer: list[bytes] = []
+        self.callback = _Callback(self._on_audio)
+        lib.espeak_SetSynthCallback(self.callback)
+
+    def _on_audio(self, wav, n, events) -> int:
+        if n > 0:
+            self.buffer.append(ctypes.string_at(wav, n * 2))
+        return 0
+
+
+_library: _Library | None = None
+_library_error: str | None = None
+_loading = threading.Lock()
+
+
 class EspeakEngine:
-    """espeak-ng through ctypes; one library instance per process, guarded by a lock."""
+    """espeak-ng through ctypes; the process's one library (`_Library`), guarded by its lock."""
 
     name = "espeak"
     offline = True
@@ -51,19 +74,13 @@ class EspeakEngine:
     pool_min_clips = 16
 
     def __init__(self) -> None:
-        self._lib = None
-        self._rate = 0
-        self._error: str | None = None
-        self._lock = threading.Lock()
-        self._buffer: list[bytes] = []
-        self._callback = _Callback(self._on_audio)
         self._voices: dict[str, str] | None = None
 
     # -- loading -------------------------------------------------------------------------------
     def _files(self) -> tuple[Path, Path]:
         """(libespeak-ng, its data folder), found without loading anything; EngineUnavailable if missing."""
-        if self._error is not None:
-            raise EngineUnavailable(self._error)
+        if _library_error is not None:
+            raise EngineUnavailable(_library_error)
         try:
             import espeakng_loader
         except ImportError:
@@ -76,27 +93,24 @@ class EspeakEngine:
                                     "(pip install --force-reinstall espeakng-loader)")
         return lib, data
 
-    def _load(self):
-        """The library, loaded and initialised on first use (`plan`, `voices` and choosing never load it)."""
-        if self._lib is not None:
-            return self._lib
-        lib_path, data_path = self._files()
-        try:
-            lib = ctypes.CDLL(str(lib_path))
-            rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path).encode(), 0)
-            if rate <= 0:
-                raise OSError(f"espeak_Initialize returned {rate}")
-            lib.espeak_SetSynthCallback(self._callback)
-            self._lib, self._rate = lib, rate
-        except OSError as e:
-            self._error = f"libespeak-ng could not be loaded: {e}"
-            raise EngineUnavailable(self._error) from None
-        return self._lib
-
-    def _on_audio(self, wav, n, events) -> int:
-        if n > 0:
-            self._buffer.append(ctypes.string_at(wav, n * 2))
-        return 0
+    def _load(self) -> _Library:
+        """The library, loaded and initialised once per process on first use (`plan`, `voices` and choosing
+        an engine never load it)."""
+        global _library, _library_error
+        with _loading:
+            if _library is not None:
+                return _library
+            lib_path, data_path = self._files()
+            try:
+                lib = ctypes.CDLL(str(lib_path))
+                rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path).encode(), 0)
+                if rate <= 0:
+                    raise OSError(f"espeak_Initialize returned {rate}")
+            except OSError as e:
+                _library_error = f"libespeak-ng could not be loaded: {e}"
+                raise EngineUnavailable(_library_error) from None
+            _library = _Library(lib, rate)
+            return _library
 
     # -- protocol ------------------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
@@ -161,13 +175,15 @@ class EspeakEngine:
     def prepare(self, voice: VoiceRequest) -> None:
         """Load the library and its voice list now (a worker process does this once)."""
         self.resolve_voice(voice)
+        self._require()
 
     def synthesize(self, text: str, voice: VoiceRequest) -> Clip:
-        lib = self._require()
+        espeak = self._require()
+        lib = espeak.lib
         name = self.resolve_voice(voice)
         data = text.encode("utf-8") + b"\0"
-        with self._lock:
-            self._buffer = []
+        with espeak.lock:
+            espeak.buffer = []
             lang = ctypes.create_string_buffer(name.encode())
             spec = _Voice(languages=ctypes.cast(lang, ctypes.c_void_p).value)
             if lib.espeak_SetVoiceByProperties(ctypes.byref(spec)) != 0:
@@ -176,13 +192,13 @@ class EspeakEngine:
             lib.espeak_SetParameter(_ESPEAK_RATE, max(80, min(450, wpm)), 0)
             status = lib.espeak_Synth(data, len(data), 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
             lib.espeak_Synchronize()
-            pcm = b"".join(self._buffer)
-            self._buffer = []
+            pcm = b"".join(espeak.buffer)
+            espeak.buffer = []
         if status != 0 or not pcm:
             raise EngineError(f"espeak could not narrate {text[:40]!r} (status {status})")
-        return Clip(np.frombuffer(pcm, dtype=np.int16).copy(), self._rate)
+        return Clip(np.frombuffer(pcm, dtype=np.int16).copy(), espeak.rate)
 
-    def _require(self):
+    def _require(self) -> _Library:
         try:
             return self._load()
         except EngineUnavailable as e:
