@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -18,6 +17,7 @@ from audiogen.voice.cache import ClipCache, clip_key
 from audiogen.voice.clips import prepare_speech
 from audiogen.voice.engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
 from audiogen.voice.pool import ProcessPool, default_workers
+from audiogen.voice.privacy import offline_mode
 from audiogen.voice.threads import run_threads
 
 #: Fewest missing clips worth starting worker processes for, unless the engine says otherwise
@@ -26,10 +26,6 @@ from audiogen.voice.threads import run_threads
 #: for Piper is ~35 s of speech (~500 characters, 3-4 typical phrases), for espeak ~8 clips (there the
 #: pool spreads the ~60-80 ms a clip of resampling and levelling, not espeak itself).
 POOL_MIN_CLIPS = 8
-
-
-def offline_mode() -> bool:
-    return os.environ.get("AUDIOGEN_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass

@@ -9,7 +9,8 @@ from __future__ import annotations
 from audiogen.routine.errors import AudiogenError
 from audiogen.voice.cache import ClipCache
 from audiogen.voice.engines import ENGINES, OFFLINE_PREFERENCE, VoiceRequest, get_engine
-from audiogen.voice.narrate import Narrator, offline_mode
+from audiogen.voice.narrate import Narrator
+from audiogen.voice.privacy import offline_mode
 
 #: What each engine is, for people choosing one.
 _ABOUT = {

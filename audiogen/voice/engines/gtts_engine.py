@@ -18,7 +18,6 @@ import difflib
 import email.utils
 import errno
 import io
-import os
 import random
 import re
 import socket
@@ -33,12 +32,11 @@ import numpy as np
 from audiogen.dsp.ffmpeg import INTERNAL_RATE, decode_bytes
 from audiogen.routine.errors import EngineError, EngineUnavailable, NetworkError, SoundError
 from audiogen.voice.engines.base import Clip, VoiceRequest
+from audiogen.voice.privacy import offline_mode
 from audiogen.voice.threads import RateLimiter
 
 #: Environment variable that forbids every network access when "1"/"true".
-OFFLINE_ENV = "AUDIOGEN_OFFLINE"
 OFFLINE_REASON = "offline mode (--offline / AUDIOGEN_OFFLINE=1) never contacts the network"
-_TRUTHY = {"1", "true"}
 
 #: A Google top-level domain ("com", "co.uk", "com.au"): gTTS's accent selector and part of the URL.
 _TLD_RE = re.compile(r"^[a-z]{2,3}(\.[a-z]{2,3})?$")
@@ -86,11 +84,6 @@ _NO_NETWORK_MARKERS = {
     "network is unreachable": "network is unreachable",
     "no route to host": "network is unreachable",
 }
-
-
-def offline_mode() -> bool:
-    """True when AUDIOGEN_OFFLINE asks audiogen never to touch the network."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in _TRUTHY
 
 
 def _import_gtts():

@@ -23,6 +23,7 @@ import numpy as np
 
 from audiogen.routine.errors import EngineError, EngineUnavailable
 from audiogen.voice.engines.base import Clip, VoiceRequest
+from audiogen.voice.privacy import quiet_onnxruntime
 
 _INSTALL = "pip install 'audiogen[piper]'"
 _MODEL_HINT = "voice.name must be the path of a Piper .onnx model, with its .onnx.json config beside it"
@@ -272,6 +273,7 @@ class PiperEngine:
         with self._lock:
             if model.voice is not None:
                 return
+            quiet_onnxruntime()
             try:
                 import onnxruntime
                 from piper import PiperConfig, PiperVoice
