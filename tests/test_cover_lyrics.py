@@ -92,11 +92,41 @@ def test_lrc_has_every_speech_event_at_its_time(write_routine):
     # steps open with their cue: the step title is shown at the chapter start, before the words
     titled = {text: ms for ms, text in lines}
     for c in chapters:
-        if c["kind"] == "step":
-            assert abs(titled[c["title"]] - c["start_ms"]) <= 10
+        assert abs(titled[c["title"]] - c["start_ms"]) <= 10, c  # the outro too, whose words start with it
 
 
-def test_lrc_text_is_one_line_and_coincident_titles_are_dropped():
+NO_CUE = """\
+title: Boundaries
+voice: {engine: espeak}
+cue: none
+steps:
+  - title: First
+    say: Breathe in.
+  - title: Second
+    say: Breathe out.
+    hold: 2s
+outro: Well done.
+"""
+
+
+def test_every_chapter_title_is_kept_when_speech_starts_with_the_chapter(write_routine):
+    """Without a cue the second step's and the outro's words start exactly at their chapter's start:
+    the title line is still there, at that time, just before the words."""
+    timeline = plan_file(write_routine(NO_CUE)).to_dict()
+    speech = {e["chapter"]: e for e in reversed(timeline["events"]) if e["kind"] == "speech"}  # each chapter's first
+    coincident = [c for i, c in enumerate(timeline["chapters"]) if speech[i]["start_ms"] == c["start_ms"]]
+    assert [c["title"] for c in coincident] == ["Second", "Outro"]  # the case this test is about
+    _, lines = parse_lrc(make_lrc(timeline))
+    texts = [text for _, text in lines]
+    for i, c in enumerate(timeline["chapters"]):
+        assert texts.count(c["title"]) == 1, (c, lines)
+        at = texts.index(c["title"])
+        assert abs(lines[at][0] - c["start_ms"]) <= 10
+        assert texts.index(speech[i]["text"]) > at  # title first, then the words
+    assert texts == ["First", "Breathe in.", "Second", "Breathe out.", "Outro", "Well done."]
+
+
+def test_lrc_text_is_one_line_and_coincident_titles_are_kept():
     timeline = {
         "title": "T", "length_ms": 3_723_000,
         "chapters": [{"title": "Only", "start_ms": 0, "end_ms": 3_723_000, "kind": "step"}],
@@ -108,5 +138,5 @@ def test_lrc_text_is_one_line_and_coincident_titles_are_dropped():
     }
     headers, lines = parse_lrc(make_lrc(timeline))
     assert headers["length"] == "62:03"
-    assert lines == [(0, "First line here"), (3_600_000, "Late")]
+    assert lines == [(0, "Only"), (0, "First line here"), (3_600_000, "Late")]
     assert lrc_time(3_600_004) == "60:00.00" and lrc_time(61_995) == "01:02.00"

@@ -130,9 +130,13 @@ def test_deleted_routine_is_reported_then_pruned(tmp_path):
     res = CliRunner().invoke(cli, ["build", str(d)])
     assert "output/b.mp3 has no routine any more (--prune removes it)" in res.output
     assert (d / "output" / "b.mp3").exists()
+    side = (".json", ".lrc", ".vtt", ".srt", ".png")
+    assert all((d / "output" / f"b{ext}").exists() for ext in side)
     res = CliRunner().invoke(cli, ["build", str(d), "--prune"])
     assert "removed" in res.output and not (d / "output" / "b.mp3").exists()
     assert not (d / "output" / "b.json").exists() and (d / "output" / "a.mp3").exists()
+    assert not any((d / "output" / f"b{ext}").exists() for ext in side)
+    assert all((d / "output" / f"a{ext}").exists() for ext in side)
 
 
 def test_variant_shorter_than_speech_is_a_clear_error(tmp_path):

@@ -126,7 +126,7 @@ def fingerprint(routine: Routine, settings: OutputSettings, engine_key: list[str
                 st = p.stat()
                 files[str(p)] = [st.st_size, st.st_mtime_ns]
     blob = json.dumps(
-        [__version__, RENDER_FORMAT, CACHE_FORMAT, routine.model_dump(mode="json"), settings.model_dump(mode="json"),
+        [__version__, RENDER_FORMAT, CACHE_FORMAT, routine.model_dump(mode="json"), settings.audio_key(),
          engine_key, files, extra],
         sort_keys=True, ensure_ascii=False,
     )
@@ -159,7 +159,7 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
                 if label else routine.title
             fp = fingerprint(routine, settings=config.output, engine_key=engine_key,
                              extra={"album": config.album, "author": config.author, "track": i if library else None,
-                                    "target": target, "n": n if library else None, "base_url": options.base_url})
+                                    "target": target, "n": n if library else None})
             result = BuildResult(source=str(path), status="failed", title=title, slug=vslug, variant=label,
                                  mp3=out_dir / f"{vslug}.mp3")
             entry = manifest.get(vslug) or {}

@@ -37,7 +37,8 @@ def write_manifest(out_dir: Path, manifest: dict, jobs: list[Job], config: Libra
     for slug in stale:
         if options.prune:
             for p in out_dir.glob(f"{slug}.*"):
-                if p.suffix in (".mp3", ".json", ".lrc", ".png", ".jpg") or p.name.endswith(".chapters.json"):
+                if (p.suffix in (".mp3", ".json", ".lrc", ".vtt", ".srt", ".png", ".jpg")
+                        or p.name.endswith(".chapters.json")):
                     p.unlink(missing_ok=True)
             manifest.pop(slug, None)
             if options.notify:

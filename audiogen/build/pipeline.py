@@ -155,19 +155,26 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
 
 def _wrap_up(out_dir: Path, manifest: dict, jobs: list[Job], config: LibraryConfig, options: BuildOptions,
              library: bool, changed: bool) -> list[BuildResult]:
-    """Manifest, then (for a library) playlist, feed and page over every built session, skipped ones too.
+    """Manifest, then playlist, feed and page over every session in `out_dir`, skipped ones too (a single
+    routine's output folder is a library of what was built there).
 
     Indexes are written under the manifest lock, so two builds at once cannot publish a stale list.
     """
+    from audiogen.publish.indexes import write_indexes
+
+    base_url = options.base_url or config.output.base_url
+    indexed = library or bool(jobs)  # routine files that all failed to load leave the folder as it was
     try:
         write_manifest(out_dir, manifest, jobs, config, options, library, changed)
-        if library:
-            from audiogen.publish.indexes import write_indexes
-
+        if indexed:
             with locked(out_dir / (MANIFEST + ".lock")):
-                write_indexes(out_dir, config.album, config.author, options.base_url)
+                write_indexes(out_dir, config.album, config.author, base_url)
     except AudiogenError as e:  # a full disk, say: reported with the sessions, not instead of them
         return [BuildResult(source=str(out_dir), status="failed", error=e)]
+    if indexed and not base_url and options.notify:
+        options.notify(f"{out_dir / 'feed.xml'} has relative URLs: fine for `audiogen serve` and this computer, "
+                       "but podcast apps need absolute ones. Set output.base_url in audiogen.yaml (or pass "
+                       "--base-url URL) to the address this folder is published at.")
     return []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +79,10 @@ def complete_job(job: Job, prep: Prepared, narration: Narration, lufs: float | N
             f"loudness {lufs:.1f} LUFS, not the {settings.loudness:g} LUFS target: speech fills only "
             f"{speech:.0%} of the session and the voice cannot get louder without distorting; a louder "
             "background.volume or a shorter session gets closer")
+    # when the session was first built: its feed date, which a re-render must not move
+    first_built = (manifest.get(job.slug) or {}).get("first_built") or int(time.time())
     try:
-        write_session_files(job, prep, narration, lufs, config)
+        write_session_files(job, prep, narration, lufs, config, first_built)
     except BaseException:  # a session is all its files or none: no MP3 without its timeline
         for name in [r.mp3.name, f"{job.slug}.json", *prep.files]:
             (r.mp3.parent / name).unlink(missing_ok=True)
@@ -87,12 +90,12 @@ def complete_job(job: Job, prep: Prepared, narration: Narration, lufs: float | N
     with lock:
         manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
                               "length_ms": plan.length_ms, "engine": narration.engine,
-                              "voice": narration.voice, "loudness": lufs}
+                              "voice": narration.voice, "loudness": lufs, "first_built": first_built}
     r.status = "built"
 
 
 def write_session_files(job: Job, prep: Prepared, narration: Narration, lufs: float | None,
-                         config: LibraryConfig) -> None:
+                         config: LibraryConfig, first_built: int) -> None:
     from audiogen.routine.atomic import write_bytes
 
     r, plan, routine = job.result, prep.plan, prep.routine
@@ -103,7 +106,8 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, lufs: fl
         "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
         "album": config.album, "artist": prep.tags.artist, "track": job.track, "variant": r.variant,
         "engine": narration.engine, "voice": narration.voice, "language": routine.language,
-        "loudness_lufs": lufs, "source": job.source.name, "audiogen": __version__, **prep.extras,
+        "loudness_lufs": lufs, "source": job.source.name, "audiogen": __version__, "first_built": first_built,
+        **prep.extras,
     })
     write_text(r.mp3.parent / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
 
@@ -124,12 +128,14 @@ def render_job(job: Job, narration: Narration, settings: OutputSettings, config:
 
 
 def side_files(job: Job, routine: Routine, plan: Plan, tags) -> dict[str, bytes]:
-    """Cover art (the routine's own image, or one drawn for it) and synced lyrics, as bytes by file name.
+    """Cover art (the routine's own image, or one drawn for it), synced lyrics (.lrc) and transcripts
+    (.vtt, .srt), as bytes by file name.
 
     The cover also goes into the MP3's tags, so it is made before rendering; the files are written after.
     """
     from audiogen.publish.cover import make_cover
     from audiogen.publish.lyrics import make_lrc
+    from audiogen.publish.transcripts import make_srt, make_vtt
 
     if routine.cover:
         src = resolve_path(routine.cover, routine.base_dir)
@@ -143,6 +149,8 @@ def side_files(job: Job, routine: Routine, plan: Plan, tags) -> dict[str, bytes]
     else:
         data, ext = make_cover(job.title, tags.album or tags.artist), ".png"
     tags.cover_png = data
-    lyrics = make_lrc({**plan.to_dict(), "title": job.title, "artist": tags.artist, "album": tags.album,
-                       "audiogen": __version__})
-    return {f"{job.slug}{ext}": data, f"{job.slug}.lrc": lyrics.encode("utf-8")}
+    timeline = {**plan.to_dict(), "title": job.title, "artist": tags.artist, "album": tags.album,
+                "audiogen": __version__}
+    return {f"{job.slug}{ext}": data, f"{job.slug}.lrc": make_lrc(timeline).encode("utf-8"),
+            f"{job.slug}.vtt": make_vtt(timeline).encode("utf-8"),
+            f"{job.slug}.srt": make_srt(timeline).encode("utf-8")}

@@ -120,6 +120,7 @@ def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_u
     serial = bool(sessions) and all(s["track"] is not None for s in sessions)
     _sub(ch, "itunes:type", "serial" if serial else "episodic")
 
+    published = publication_times(sessions)
     for s in sessions:
         item = _sub(ch, "item")
         title = one_line(s["title"])
@@ -131,7 +132,7 @@ def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_u
             _sub(item, "content:encoded", notes_html)
         _sub(item, "enclosure", url=_url(base_url, s["mp3"]), length=str(s["size_bytes"]), type="audio/mpeg")
         _sub(item, "guid", guid(album, s["slug"]), isPermaLink="false")
-        _sub(item, "pubDate", format_datetime(_utc(s["mtime"])))
+        _sub(item, "pubDate", format_datetime(_utc(published[s["slug"]])))
         _sub(item, "itunes:duration", str(int(round(s["length_ms"] / 1000))))
         _sub(item, "itunes:author", artist(s, author))
         if s.get("cover"):
@@ -144,6 +145,23 @@ def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_u
             _sub(item, "podcast:chapters", url=_url(base_url, chapters_file(s)), type="application/json+chapters")
     ET.indent(rss, space=" ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n"
+
+
+def publication_times(sessions: list[dict]) -> dict[str, int]:
+    """Each session's pubDate (seconds since the epoch) by slug: when it was first built (the manifest keeps
+    that, so a re-render never moves it; the MP3's mtime for an output built before audiogen recorded it).
+    A library's numbered sessions are dated a minute apart from the earliest, in track order (variants
+    after their routine), so apps list the library in order however the builds finished."""
+    def first(s: dict) -> int:
+        value = s.get("first_built")
+        return value if isinstance(value, int) and not isinstance(value, bool) else int(s["mtime"])
+
+    out = {s["slug"]: first(s) for s in sessions}
+    numbered = [s for s in sessions if s["track"] is not None]  # collect_sessions sorted them by track
+    if numbered:
+        start = min(first(s) for s in numbered)
+        out.update({s["slug"]: start + 60 * i for i, s in enumerate(numbered)})
+    return out
 
 
 def _utc(mtime: float) -> datetime:

@@ -3,9 +3,9 @@
 Every speech event becomes one ``[mm:ss.xx]text`` line, timed from its start (rounded to the
 nearest hundredth of a second, the LRC resolution). A chapter that begins before its first words
 (a step opens with its cue sound) also gets a line with its title at its start, so a player that
-shows lyrics names the step while the chime plays. When a chapter's first words start at the very
-moment the chapter does, the title line is left out: two lines with the same time are shown by
-many players as one line plus a "translation".
+shows lyrics names the step while the chime plays. Every chapter keeps its title line, also when
+its first words start at the very moment the chapter does (an outro, a step without a cue): lines
+with the same time are written title first, then the words, in the timeline's order.
 """
 
 from __future__ import annotations
@@ -51,15 +51,14 @@ def make_lrc(timeline: dict) -> str:
 
     speech = [e for e in timeline.get("events") or [] if e.get("kind") == "speech" and _clean(e.get("text"))]
     lines: list[tuple[int, int, str]] = []  # (centiseconds, order, text)
-    speech_starts = {int(round(e["start_ms"] / 10)) for e in speech}
     for ch in timeline.get("chapters") or []:
         title = _clean(ch.get("title"))
-        at = int(round(int(ch.get("start_ms", 0)) / 10))
-        if title and at not in speech_starts:
+        at = int(round(max(0, int(ch.get("start_ms", 0))) / 10))
+        if title:
             lines.append((at, 0, title))
     for e in speech:
-        lines.append((int(round(e["start_ms"] / 10)), 1, _clean(e["text"])))
-    lines.sort(key=lambda x: (x[0], x[1]))
+        lines.append((int(round(max(0, e["start_ms"]) / 10)), 1, _clean(e["text"])))
+    lines.sort(key=lambda x: (x[0], x[1]))  # stable: equal times keep chapter, then timeline, order
     for cs, _, text in lines:
         out.append(f"[{lrc_time(cs * 10)}]{text}")
     return "\n".join(out) + "\n"

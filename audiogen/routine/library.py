@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -29,6 +29,16 @@ class OutputSettings(StrictModel):
     sample_rate: Literal[22050, 24000, 32000, 44100, 48000] = 44100
     loudness: float | None = Field(-16.0, ge=-40, le=-5, description="integrated LUFS target; null: off")
     scheduler: str | None = Field(None, description="Dask scheduler address (tcp://host:8786) or local:N")
+    base_url: str | None = Field(
+        None, pattern=r"^https?://[^/\s]+(/\S*)?$",
+        description="absolute URL the output folder is published at (podcast apps need absolute feed URLs)")
+
+    #: What only the indexes (feed, page) use: changing it never re-renders a session.
+    PUBLISHING: ClassVar[frozenset[str]] = frozenset({"base_url", "scheduler", "dir"})
+
+    def audio_key(self) -> dict:
+        """The settings a session's audio depends on (its fingerprint)."""
+        return self.model_dump(mode="json", exclude=set(self.PUBLISHING))
 
     @field_validator("bitrate", mode="before")
     @classmethod
