@@ -81,9 +81,10 @@ def built(tmp_path_factory):
 
 
 def test_transcripts_are_written_beside_the_mp3(built):
-    r, _, _ = built
+    r, timeline, _ = built
     for ext in (".vtt", ".srt", ".lrc", ".png", ".json"):
         assert r.mp3.with_suffix(ext).is_file(), ext
+    assert (timeline["vtt"], timeline["srt"]) == (r.mp3.with_suffix(".vtt").name, r.mp3.with_suffix(".srt").name)
     assert r.mp3.with_suffix(".vtt").read_bytes().startswith(b"WEBVTT\n\n")
 
 

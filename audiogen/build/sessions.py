@@ -41,7 +41,8 @@ class Prepared:
     @property
     def extras(self) -> dict:
         names = {Path(n).suffix: n for n in self.files}
-        return {"cover": names.get(".png") or names.get(".jpg"), "lrc": names.get(".lrc")}
+        return {"cover": names.get(".png") or names.get(".jpg"), "lrc": names.get(".lrc"),
+                "vtt": names.get(".vtt"), "srt": names.get(".srt")}
 
 
 def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
