@@ -8,9 +8,11 @@ import http.client
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,8 +22,9 @@ from click.testing import CliRunner
 from test_indexes import ALBUM, AUTHOR, make_library
 
 from audiogen.cli import cli
+from audiogen.publish.httpspec import parse_range
 from audiogen.publish.indexes import FEED, INDEX, NS, write_indexes
-from audiogen.publish.serve import make_server, parse_range
+from audiogen.publish.serve import lan_address, make_server
 
 ITUNES = f"{{{NS['itunes']}}}"
 PODCAST = f"{{{NS['podcast']}}}"
@@ -38,6 +41,8 @@ def served(tmp_path_factory):
     (root / "inside.lrc").symlink_to(root / "b-morning.lrc")
     (root / "sub").mkdir()
     (root / "sub" / "x.png").write_bytes(b"\x89PNG")
+    (root / "b-morning.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nBreathe in\n")
+    (root / "b-morning.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nBreathe in\n")
     server = make_server(root, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -173,11 +178,12 @@ def test_served_feed_points_at_the_server_and_every_enclosure_downloads(served):
     # the guids are those of the feed on disk (one subscription, whichever address it came from)
     on_disk = [i.findtext("guid") for i in ET.parse(root / FEED).getroot().iter("item")]
     assert [i.findtext("guid") for i in items] == on_disk
-    # the phone's Host header decides the address; a bogus one falls back to the server's own
-    _, _, body = request(port, "/feed.xml", headers={"Host": "192.168.1.7:8000"})
-    assert b'url="http://192.168.1.7:8000/b-morning.mp3"' in body
-    _, _, body = request(port, "/feed.xml", headers={"Host": 'x"><evil'})
-    assert f'url="http://127.0.0.1:{port}/b-morning.mp3"'.encode() in body and b"evil" not in body
+    # the Host header decides the address, among the server's own names; any other is refused
+    _, _, body = request(port, "/feed.xml", headers={"Host": f"localhost:{port}"})
+    assert f'url="http://localhost:{port}/b-morning.mp3"'.encode() in body
+    for host in ("192.168.1.7:8000", 'x"><evil'):
+        status, _, body = request(port, "/feed.xml", headers={"Host": host})
+        assert status == 421 and b"url=" not in body and b"evil" not in body
 
 
 def test_parse_range_edges():
@@ -187,6 +193,274 @@ def test_parse_range_edges():
     assert parse_range("bytes=-10", 10) == (0, 9)
     assert parse_range("bytes=0-", 0) is False
     assert parse_range("bytes=-1", 0) is False
+
+
+# -- conditional requests ---------------------------------------------------------------------------
+HTTP_DATE = "%a, %d %b %Y %H:%M:%S GMT"
+
+
+def http_date(ts: float) -> str:
+    return time.strftime(HTTP_DATE, time.gmtime(ts))
+
+
+@pytest.mark.parametrize("name", ["b-morning.mp3", "index.html", "b-morning.chapters.json", "b-morning.vtt"])
+def test_files_carry_validators_and_answer_304(served, name):
+    root, port = served
+    st = (root / name).stat()
+    path = "/" + name
+    status, h, body = request(port, path)
+    assert status == 200 and body == (root / name).read_bytes()
+    etag = h["etag"]
+    assert etag == f'"{st.st_size:x}-{st.st_mtime_ns:x}"'  # strong: no W/
+    assert h["last-modified"] == http_date(st.st_mtime)
+
+    def cond(headers, method="GET"):
+        return request(port, path, method, headers)
+
+    for inm in (etag, f'"other", {etag}', f"W/{etag}", "*", f' "a" ,W/{etag} '):  # a list, weak comparison
+        status, h304, body = cond({"If-None-Match": inm})
+        assert (status, body) == (304, b""), inm
+        assert h304["etag"] == etag and h304["last-modified"] == h["last-modified"]
+        assert "content-length" not in h304
+    assert cond({"If-None-Match": etag}, "HEAD")[:1] == (304,)
+    assert cond({"If-None-Match": etag, "Range": "bytes=0-1"})[0] == 304  # 304 wins over the range
+    for inm in ('"other"', 'W/"other"', f'"{etag}"', ""):
+        status, _, body = cond({"If-None-Match": inm})
+        assert (status, body) == (200, (root / name).read_bytes()), inm
+    later, earlier = http_date(st.st_mtime + 60), http_date(st.st_mtime - 60)
+    assert cond({"If-Modified-Since": h["last-modified"]})[0] == 304
+    assert cond({"If-Modified-Since": later})[0] == 304
+    assert cond({"If-Modified-Since": earlier})[0] == 200
+    assert cond({"If-Modified-Since": "yesterday-ish"})[0] == 200  # not a date: ignored
+    # If-None-Match decides alone when both are sent (RFC 9110 13.2.2)
+    assert cond({"If-None-Match": '"other"', "If-Modified-Since": later})[0] == 200
+    assert cond({"If-None-Match": etag, "If-Modified-Since": earlier})[0] == 304
+
+
+def test_feed_validators_follow_the_file_and_the_base_url(served):
+    root, port = served
+    feed = root / FEED
+    st = feed.stat()
+    status, h1, body1 = request(port, "/feed.xml")
+    status2, h2, body2 = request(port, "/feed.xml", headers={"Host": f"localhost:{port}"})
+    assert status == status2 == 200 and body1 != body2
+    assert h1["etag"] != h2["etag"] and not h1["etag"].startswith("W/")
+    assert h1["etag"].startswith(f'"{st.st_size:x}-{st.st_mtime_ns:x}-')
+    assert h1["last-modified"] == h2["last-modified"] == http_date(st.st_mtime)
+    status, h, body = request(port, "/feed.xml", headers={"If-None-Match": h1["etag"]})
+    assert (status, body, h["etag"]) == (304, b"", h1["etag"])
+    assert h["access-control-allow-origin"] == "*"
+    # another base URL's tag does not match this one's body
+    assert request(port, "/feed.xml", headers={"If-None-Match": h2["etag"]})[0] == 200
+    assert request(port, "/feed.xml", headers={"If-Modified-Since": h1["last-modified"]})[0] == 304
+    os.utime(feed, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a rebuild rewrote feed.xml
+    try:
+        status, h, _ = request(port, "/feed.xml", headers={"If-None-Match": h1["etag"]})
+        assert status == 200 and h["etag"] != h1["etag"]
+    finally:
+        os.utime(feed, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_if_range_must_match_exactly(served):
+    root, port = served
+    path = root / "if-range.mp3"
+    data = (root / "b-morning.mp3").read_bytes()
+    path.write_bytes(data)
+    try:
+        h = request(port, "/if-range.mp3")[1]
+        # a Last-Modified under a second old is weak (RFC 9110 8.8.2.2): no date can match it
+        assert request(port, "/if-range.mp3", headers={"Range": "bytes=0-9", "If-Range": h["last-modified"]})[0] == 200
+        past = time.time() - 3600
+        os.utime(path, (past, past))
+        h = request(port, "/if-range.mp3")[1]
+        etag, modified = h["etag"], h["last-modified"]
+
+        def ranged(if_range):
+            status, _, body = request(port, "/if-range.mp3", headers={"Range": "bytes=0-9", "If-Range": if_range})
+            return status, body
+
+        assert ranged(etag) == (206, data[:10])
+        assert ranged(modified) == (206, data[:10])
+        assert ranged(http_date(past + 1)) == (200, data)  # later than Last-Modified: not a match
+        assert ranged(http_date(past - 1)) == (200, data)
+        assert ranged(f"W/{etag}") == (200, data)  # If-Range compares strongly: a weak tag never matches
+        assert ranged('"nope"') == (200, data)
+        assert ranged("not a date") == (200, data)
+    finally:
+        path.unlink()
+
+
+# -- CORS -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, cors", [
+    ("feed.xml", True), ("b-morning.chapters.json", True), ("b-morning.json", True), ("b-morning.vtt", True),
+    ("b-morning.srt", True), ("b-morning.mp3", False), ("index.html", False), ("b-morning.png", False),
+    ("playlist.m3u8", False),
+])
+def test_public_data_is_readable_from_any_origin(served, name, cors):
+    _, port = served
+    status, h, _ = request(port, "/" + name, headers={"Origin": "https://player.example"})
+    assert status == 200
+    assert h.get("access-control-allow-origin") == ("*" if cors else None)
+    status, h, body = request(port, "/" + name, "OPTIONS", {
+        "Origin": "https://player.example", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "if-none-match"})
+    assert (status, body) == (204, b"") and h["allow"] == "GET, HEAD, OPTIONS"
+    assert "content-length" not in h
+    if cors:
+        assert h["access-control-allow-origin"] == "*"
+        assert h["access-control-allow-methods"] == "GET, HEAD, OPTIONS"
+        assert "if-none-match" in h["access-control-allow-headers"].lower()
+    else:
+        assert not any(k.startswith("access-control-") for k in h)
+
+
+def test_options_refuses_like_get(served):
+    _, port = served
+    assert request(port, "/missing.json", "OPTIONS")[0] == 404
+    assert request(port, "/../secret.txt", "OPTIONS")[0] == 404
+    assert request(port, "/feed.xml", "OPTIONS", {"Host": "evil.example"})[0] == 421
+    status, h, _ = request(port, "*", "OPTIONS")
+    assert status == 204 and h["allow"] == "GET, HEAD, OPTIONS"
+
+
+# -- Host checking (DNS rebinding) -------------------------------------------------------------------
+@contextlib.contextmanager
+def running(server):
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_only_hosts_naming_a_loopback_server_are_answered(served):
+    _, port = served
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}"):
+        assert request(port, "/", headers={"Host": host})[0] == 200, host
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", "127.0.0.1", "localhost",
+                 f"192.168.1.7:{port}", f"127.0.0.1.evil.example:{port}", f"localhost.:{port}"):
+        for path in ("/", "/feed.xml", "/b-morning.mp3", "/missing.mp3"):
+            status, _, body = request(port, path, headers={"Host": host})
+            assert (status, body) == (421, b"421 Misdirected Request\n"), (host, path)
+    assert request(port, "/", headers={"Host": ""})[0] == 400
+
+
+def raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_host_header_must_be_single_and_http_1_0_may_omit_it(served):
+    _, port = served
+    twice = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    assert raw(port, twice.encode()).startswith(b"HTTP/1.1 400 ")
+    assert raw(port, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    reply = raw(port, b"GET /feed.xml HTTP/1.0\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200 ") and f"http://127.0.0.1:{port}/b-morning.mp3".encode() in reply
+
+
+def test_base_url_host_is_answered(served):
+    root, _ = served
+    for base, good, bad in [
+        ("http://audio.example:8000/", ["audio.example:8000", "AUDIO.example:8000"], ["audio.example"]),
+        ("https://audio.example/lib/", ["audio.example", "audio.example:443"], ["audio.example:80", "other.example"]),
+    ]:
+        with running(make_server(root, "127.0.0.1", 0, base_url=base)) as port:
+            for host in good:
+                status, _, body = request(port, "/feed.xml", headers={"Host": host})
+                assert status == 200 and f'url="{base}b-morning.mp3"'.encode() in body, host
+            for host in bad:
+                assert request(port, "/feed.xml", headers={"Host": host})[0] == 421, host
+            assert request(port, "/", headers={"Host": f"localhost:{port}"})[0] == 200  # still its own names
+
+
+def test_lan_server_answers_its_lan_and_loopback_names(served):
+    root, _ = served
+    lan = lan_address()
+    with running(make_server(root, "0.0.0.0", 0)) as port:
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}") + ((f"{lan}:{port}",) if lan else ()):
+            assert request(port, "/", headers={"Host": host})[0] == 200, host
+        assert request(port, "/", headers={"Host": f"evil.example:{port}"})[0] == 421
+        if lan:  # a phone's view: connected to the LAN address, feed URLs on it
+            conn = http.client.HTTPConnection(lan, port, timeout=10)
+            conn.request("GET", "/feed.xml")
+            resp = conn.getresponse()
+            assert resp.status == 200 and f"http://{lan}:{port}/b-morning.mp3".encode() in resp.read()
+            conn.close()
+
+
+# -- stalled clients ----------------------------------------------------------------------------------
+def handler_threads() -> int:
+    return sum("process_request_thread" in t.name for t in threading.enumerate())
+
+
+def wait_until(condition, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_stalled_connections_neither_block_others_nor_stay_open(served):
+    """100 clients that send nothing or half a request line: a normal GET is still answered within 5 s
+    (over 10x the idle timeout), no more than 32 handler threads run, and every stalled connection is
+    closed once idle for the timeout."""
+    root, _ = served
+    idle = 0.4
+    wait_until(lambda: handler_threads() == 0)  # earlier tests' connections are gone
+    with running(make_server(root, "127.0.0.1", 0, idle_timeout=idle)) as port:
+        stalled = []
+        for i in range(100):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if i % 2:
+                s.sendall(b"GET /index.ht")
+            stalled.append(s)
+        seen = [handler_threads()]
+        while len(seen) < 30 or (seen[-1] < 32 and len(seen) < 500):  # 0.3 s at least, 5 s at most
+            time.sleep(0.01)
+            seen.append(handler_threads())
+        assert max(seen) == 32  # the others wait in the listen backlog
+        start = time.monotonic()
+        status, _, body = request(port, "/")
+        took = time.monotonic() - start
+        assert status == 200 and body == (root / INDEX).read_bytes()
+        assert took < 5.0, took
+        deadline = time.monotonic() + 10
+        for s in stalled:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            with contextlib.suppress(ConnectionResetError):
+                assert s.recv(1024) == b""  # closed by the server (no response to half a request)
+            s.close()
+        closed = time.monotonic() - start
+        print(f"\nGET with 100 stalled connections: {took:.2f} s; all stalled closed after {closed:.2f} s")
+        assert handler_threads() <= 32
+
+
+def test_shutdown_is_prompt_while_every_slot_is_held(served):
+    root, _ = served
+    wait_until(lambda: handler_threads() == 0)
+    server = make_server(root, "127.0.0.1", 0, idle_timeout=30)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    stalled = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+    try:
+        wait_until(lambda: handler_threads() >= 32)
+        assert handler_threads() == 32
+        start = time.monotonic()
+        server.shutdown()  # the accept loop is waiting for a slot: it must still notice
+        assert time.monotonic() - start < 2
+        thread.join(2)
+        assert not thread.is_alive()
+    finally:
+        server.server_close()
+        for s in stalled:
+            s.close()
 
 
 # -- the command ----------------------------------------------------------------------------------

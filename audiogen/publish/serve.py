@@ -4,88 +4,126 @@ Serves the folder's files (with byte ranges, which audio players and podcast app
 `/` as `index.html`, and `/feed.xml` regenerated with absolute URLs pointing at the address the
 phone used, so subscribing to it works. Nothing outside the folder is reachable: `..` segments,
 hidden files and symlinks that leave the folder are refused; there are no directory listings.
+
+Every file carries a strong ETag and Last-Modified and is answered 304 to a matching conditional
+request. Only requests whose Host names this server are answered (DNS rebinding), so a client cannot
+steer the feed's URLs. The feed, chapters and transcripts may be read from any origin (CORS). Idle
+connections are dropped after a timeout, and at most `max_threads` connections are handled at once;
+the others wait in the listen backlog.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import ipaddress
 import os
-import re
 import socket
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from audiogen.publish.feed import FEED, INDEX, NS, feed_xml
+from audiogen.publish.httpspec import (
+    CHUNK,
+    CORS_ALLOWED_HEADERS,
+    HOST,
+    LOOPBACK_NAMES,
+    METHODS,
+    authorities,
+    base_url_authorities,
+    client_copy_current,
+    content_type,
+    cors_headers,
+    file_validators,
+    if_range_ok,
+    is_loopback_address,
+    parse_range,
+)
 from audiogen.publish.sessions import collect_sessions
 from audiogen.routine.errors import OutputError
-
-CONTENT_TYPES = {
-    ".mp3": "audio/mpeg",
-    ".m3u8": "audio/x-mpegurl; charset=utf-8",
-    ".m3u": "audio/x-mpegurl; charset=utf-8",
-    ".xml": "application/rss+xml; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-    ".json": "application/json",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".lrc": "text/plain; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-}
-_CHUNK = 64 * 1024
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
-_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
-
-
-def content_type(name: str) -> str:
-    return CONTENT_TYPES.get(os.path.splitext(name)[1].lower(), "application/octet-stream")
-
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
-    """The inclusive byte span a `Range` header asks for.
-
-    None: no usable range (absent, malformed, several ranges, another unit): send the whole file.
-    False: syntactically fine but unsatisfiable (416). Otherwise (first, last), clamped to the file.
-    """
-    if not header:
-        return None
-    m = _RANGE.match(header)
-    if not m:
-        return None
-    first, last = m.group(1), m.group(2)
-    if first == "" and last == "":
-        return None
-    if first == "":  # suffix: the last n bytes
-        n = int(last)
-        if n == 0 or size == 0:
-            return False
-        return max(0, size - n), size - 1
-    a = int(first)
-    b = int(last) if last else size - 1
-    if last and b < a:
-        return None  # invalid spec: ignore the header (RFC 9110 14.2)
-    if a >= size:
-        return False
-    return a, min(b, size - 1)
 
 
 class LibraryServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128
 
     def __init__(self, root: Path, address: tuple[str, int], *, base_url: str | None = None,
-                 log=None) -> None:
+                 log=None, idle_timeout: float = 30.0, max_threads: int = 32) -> None:
         self.root = Path(root).resolve(strict=True)
         self.base_url = base_url.rstrip("/") + "/" if base_url else None
         self.log = log
+        self.idle_timeout = idle_timeout
+        self._slots = threading.BoundedSemaphore(max_threads)
+        self._stopping = threading.Event()
         super().__init__(address, LibraryHandler)
+        # get_request may wait for a slot after the selector said "readable": never block in accept()
+        self.socket.setblocking(False)
+        self.allowed_hosts = self._own_authorities()
+
+    def _own_authorities(self) -> set[str]:
+        """Host values naming this server, whichever connection they arrive on (see `hosts_for`)."""
+        host, port = self.server_address[:2]
+        names: set[str] = set()
+        if ipaddress.ip_address(host).is_unspecified:  # --lan: also reachable as 127.0.0.1 and the LAN address
+            lan = lan_address()
+            names |= authorities(lan, port) if lan else set()
+            host = "127.0.0.1"
+        names |= authorities(host, port)
+        if is_loopback_address(host):
+            for name in LOOPBACK_NAMES:
+                names |= authorities(name, port)
+        if self.base_url:
+            names |= base_url_authorities(self.base_url)
+        return names
+
+    def hosts_for(self, local_address: str) -> set[str]:
+        """Allowed Host values on a connection that arrived at `local_address` (one of this machine's
+        addresses: an IP literal naming it cannot be a rebound DNS name)."""
+        port = self.server_address[1]
+        names = self.allowed_hosts | authorities(local_address, port)
+        if is_loopback_address(local_address):
+            for name in LOOPBACK_NAMES:
+                names |= authorities(name, port)
+        return names
+
+    # -- a bounded number of handler threads -------------------------------------------------------
+    def get_request(self):
+        # Take a slot before accepting, so that excess connections wait in the listen backlog.
+        while not self._slots.acquire(timeout=0.2):
+            if self._stopping.is_set():
+                raise OSError("shutting down")  # _handle_request_noblock ignores it; serve_forever ends
+        try:
+            conn, address = super().get_request()
+            conn.settimeout(self.idle_timeout)  # a stalled or idle client is dropped
+            return conn, address
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request(self, request, client_address) -> None:
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        super().shutdown()
 
 
 class LibraryHandler(BaseHTTPRequestHandler):
@@ -116,13 +154,54 @@ class LibraryHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _send_headers(self, status: HTTPStatus, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's names
         self._serve(head=False)
 
     def do_HEAD(self) -> None:  # noqa: N802
         self._serve(head=True)
 
-    # -- paths ------------------------------------------------------------------------------------
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        """A CORS preflight (or a plain OPTIONS): which methods, and for public data, any origin."""
+        if not self._host_ok():
+            return
+        headers = {"Allow": METHODS}
+        if self.path != "*":
+            target = self._checked_target()
+            if target is None:
+                return
+            headers |= cors_headers(target.name)
+            if headers.get("Access-Control-Allow-Origin"):
+                headers |= {"Access-Control-Allow-Methods": METHODS,
+                            "Access-Control-Allow-Headers": CORS_ALLOWED_HEADERS,
+                            "Access-Control-Max-Age": "86400"}
+        self._send_headers(HTTPStatus.NO_CONTENT, headers)
+
+    # -- Host, paths ------------------------------------------------------------------------------
+    def _host(self) -> str | None:
+        """The request's Host, lowercased; None if absent (an HTTP/1.0 client)."""
+        values = self.headers.get_all("Host") or []
+        return values[0].strip().lower() if len(values) == 1 else ("" if values else None)
+
+    def _host_ok(self) -> bool:
+        """Whether the Host names this server (else the refusal is sent): a page on a DNS name rebound
+        to this machine sends its own name, so it is refused and never reads the library."""
+        host = self._host()
+        if host is None and self.request_version == "HTTP/1.0":
+            return True
+        if not host:  # HTTP/1.1 needs exactly one Host (RFC 9112 3.2)
+            self._error(HTTPStatus.BAD_REQUEST)
+            return False
+        if host not in self.server.hosts_for(self.connection.getsockname()[0]):
+            self._error(HTTPStatus.MISDIRECTED_REQUEST)
+            return False
+        return True
+
     def _target(self) -> Path | HTTPStatus:
         """The file a request names, or the status to refuse it with."""
         raw = urlsplit(self.path).path
@@ -147,11 +226,22 @@ class LibraryHandler(BaseHTTPRequestHandler):
             return HTTPStatus.NOT_FOUND  # no directory listings
         return resolved
 
+    def _checked_target(self) -> Path | None:
+        """The file a request names, or None once the refusal is sent."""
+        try:
+            target = self._target()
+        except UnicodeDecodeError:
+            target = HTTPStatus.NOT_FOUND
+        if isinstance(target, HTTPStatus):
+            self._error(target)
+            return None
+        return target
+
     def _base_url(self) -> str:
         if self.server.base_url:
             return self.server.base_url
-        host = (self.headers.get("Host") or "").strip()
-        if not _HOST.match(host):
+        host = self._host() or ""  # already checked against the server's own names
+        if not HOST.match(host):
             h, port = self.server.server_address[:2]
             if h in ("0.0.0.0", "::"):
                 h = self.connection.getsockname()[0]
@@ -160,27 +250,42 @@ class LibraryHandler(BaseHTTPRequestHandler):
 
     # -- responses --------------------------------------------------------------------------------
     def _serve(self, head: bool) -> None:
-        try:
-            target = self._target()
-        except UnicodeDecodeError:
-            target = HTTPStatus.NOT_FOUND
-        if isinstance(target, HTTPStatus):
-            self._error(target)
+        if not self._host_ok():
+            return
+        target = self._checked_target()
+        if target is None:
             return
         if target == self.server.root / FEED:
             self._send_feed(head)
             return
         self._send_file(target, head)
 
+    def _not_modified(self, validators: dict[str, str], mtime: float) -> bool:
+        """Answer 304 if the client's copy is current (RFC 9110 13.2.2: If-None-Match, else
+        If-Modified-Since); True if it was sent."""
+        if not client_copy_current(self.headers, validators["ETag"], mtime):
+            return False
+        self._send_headers(HTTPStatus.NOT_MODIFIED, validators)
+        return True
+
     def _send_feed(self, head: bool) -> None:
         root = self.server.root
+        base = self._base_url()
+        try:
+            st = os.stat(root / FEED)
+        except OSError:
+            self._error(HTTPStatus.NOT_FOUND)
+            return
+        # The build rewrites feed.xml whenever the sessions it lists change, so its validator stands
+        # for the served feed's inputs; the base URL is the only other one.
+        salt = hashlib.sha256(base.encode()).hexdigest()[:12]
+        validators = {**file_validators(st, salt), "Cache-Control": "no-cache", **cors_headers(FEED)}
+        if self._not_modified(validators, st.st_mtime):
+            return
         album, author = _feed_meta(root / FEED)
-        body = feed_xml(collect_sessions(root), album, author, self._base_url()).encode("utf-8")
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", content_type(FEED))
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
+        body = feed_xml(collect_sessions(root), album, author, base).encode("utf-8")
+        self._send_headers(HTTPStatus.OK, {"Content-Type": content_type(FEED),
+                                           "Content-Length": str(len(body)), **validators})
         if not head:
             self.wfile.write(body)
 
@@ -193,12 +298,14 @@ class LibraryHandler(BaseHTTPRequestHandler):
         with f:
             st = os.fstat(f.fileno())
             size = st.st_size
-            etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
-            last_modified = formatdate(st.st_mtime, usegmt=True)
+            validators = {**file_validators(st), "Cache-Control": "no-cache", **cors_headers(path.name)}
+            if self._not_modified(validators, st.st_mtime):
+                return
             span = parse_range(self.headers.get("Range"), size)
-            if span is not None and not _if_range_ok(self.headers.get("If-Range"), etag, st.st_mtime):
+            if span is not None and not if_range_ok(self.headers.get("If-Range"), validators["ETag"],
+                                                     st.st_mtime):
                 span = None
-            common = {"Accept-Ranges": "bytes", "ETag": etag, "Last-Modified": last_modified}
+            common = {"Accept-Ranges": "bytes", **validators}
             if span is False:
                 self._error(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
                             {"Content-Range": f"bytes */{size}", **common})
@@ -207,42 +314,25 @@ class LibraryHandler(BaseHTTPRequestHandler):
                 status, first, length = HTTPStatus.OK, 0, size
             else:
                 status, first, length = HTTPStatus.PARTIAL_CONTENT, span[0], span[1] - span[0] + 1
-            self.send_response(status)
-            self.send_header("Content-Type", content_type(path.name))
-            self.send_header("Content-Length", str(length))
+            headers = {"Content-Type": content_type(path.name), "Content-Length": str(length)}
             if status == HTTPStatus.PARTIAL_CONTENT:
-                self.send_header("Content-Range", f"bytes {first}-{first + length - 1}/{size}")
-            for k, v in common.items():
-                self.send_header(k, v)
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Cache-Control", "no-cache")
-            self.end_headers()
-            if head:
-                return
-            f.seek(first)
-            remaining = length
-            try:
-                while remaining > 0:
-                    chunk = f.read(min(_CHUNK, remaining))
-                    if not chunk:
-                        break
-                    self.wfile.write(chunk)
-                    remaining -= len(chunk)
-            except (BrokenPipeError, ConnectionResetError):  # players drop connections when they seek
-                self.close_connection = True
+                headers["Content-Range"] = f"bytes {first}-{first + length - 1}/{size}"
+            self._send_headers(status, {**headers, **common, "X-Content-Type-Options": "nosniff"})
+            if not head:
+                self._copy(f, first, length)
 
-
-def _if_range_ok(value: str | None, etag: str, mtime: float) -> bool:
-    """Honour the Range only if If-Range (when sent) still matches the file."""
-    if not value:
-        return True
-    value = value.strip()
-    if value.startswith(('"', "W/")):
-        return value == etag
-    try:
-        return int(parsedate_to_datetime(value).timestamp()) >= int(mtime)
-    except (TypeError, ValueError):
-        return False
+    def _copy(self, f, first: int, length: int) -> None:
+        f.seek(first)
+        remaining = length
+        try:
+            while remaining > 0:
+                chunk = f.read(min(CHUNK, remaining))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                remaining -= len(chunk)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):  # players drop connections when they seek
+            self.close_connection = True
 
 
 def _feed_meta(feed: Path) -> tuple[str | None, str | None]:
@@ -257,13 +347,16 @@ def _feed_meta(feed: Path) -> tuple[str | None, str | None]:
 
 
 def make_server(root: Path, host: str = "127.0.0.1", port: int = 0, *, base_url: str | None = None,
-                log=None) -> LibraryServer:
+                log=None, idle_timeout: float = 30.0, max_threads: int = 32) -> LibraryServer:
     """A threading HTTP server for the built library in `root` (not yet serving: call serve_forever).
 
-    `base_url` fixes the address written into the served feed.xml (default: the Host the client used).
-    `log` receives one line per request (except partial-content ones); None: silent.
+    `base_url` fixes the address written into the served feed.xml (default: the Host the client used)
+    and its host is accepted in Host headers. `log` receives one line per request (except
+    partial-content ones); None: silent. A connection idle for `idle_timeout` seconds is closed; at
+    most `max_threads` connections are handled at once, the rest wait in the listen backlog.
     """
-    return LibraryServer(Path(root), (host, port), base_url=base_url, log=log)
+    return LibraryServer(Path(root), (host, port), base_url=base_url, log=log,
+                         idle_timeout=idle_timeout, max_threads=max_threads)
 
 
 def lan_address() -> str | None:
