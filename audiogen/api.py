@@ -69,6 +69,7 @@ def voices(language: str = "en", offline: bool | None = None) -> dict:
     return engine_report(language=language, offline=offline)
 
 
-def new_routine(name: str, folder: PathLike = ".") -> Path:
-    """Write a commented routine `<slug>.yaml` titled `name` into `folder` (never overwrites); its path."""
-    return scaffold(name, Path(folder))
+def new_routine(name: str, folder: PathLike = ".", *, force: bool = False) -> Path:
+    """Write a commented routine `<slug>.yaml` titled `name` into `folder`; its path. An existing file is
+    an error unless `force` replaces it."""
+    return scaffold(name, Path(folder), force=force)

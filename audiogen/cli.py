@@ -183,11 +183,12 @@ def plan(file, as_json) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=Path("."))
-def new(name, out_dir) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing file of that name.")
+def new(name, out_dir, force) -> None:
     """Scaffold a commented routine NAME.yaml to start from."""
     from audiogen import api
 
-    path = api.new_routine(name, out_dir)
+    path = api.new_routine(name, out_dir, force=force)
     click.echo(f"wrote {path}\nnext: audiogen check {path}  then  audiogen build {path}")
 
 

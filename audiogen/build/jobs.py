@@ -137,7 +137,7 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
     """Load every routine and list its sessions; unchanged ones are marked skipped."""
     jobs: list[Job] = []
     failed: list[BuildResult] = []
-    used: set[str] = set()
+    used: dict[str, Path] = {}  # slug -> the routine file that has it
     variants = [None] + list(config.variants.lengths) if config.variants else [None]
     n = len(files)
     for i, path in enumerate(files, start=1):
@@ -150,7 +150,9 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
         slug, k = base, 2
         while slug in used:
             slug, k = f"{base}-{k}", k + 1
-        used.add(slug)
+        used[slug] = path
+        clash = (f"its file name {base!r} is already {used[base].name}'s, so this session is {slug!r}: give "
+                 "one of them another title" if slug != base else None)
         engine_key = narrator.candidates(routine) + [f"offline={narrator.offline}"]
         for target in variants:
             label = variant_label(target) if target else None
@@ -161,7 +163,7 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
                              extra={"album": config.album, "author": config.author, "track": i if library else None,
                                     "target": target, "n": n if library else None})
             result = BuildResult(source=str(path), status="failed", title=title, slug=vslug, variant=label,
-                                 mp3=out_dir / f"{vslug}.mp3")
+                                 mp3=out_dir / f"{vslug}.mp3", warnings=[clash] if clash else [])
             entry = manifest.get(vslug) or {}
             if (not options.force and entry.get("fingerprint") == fp and result.mp3.exists()
                     and (out_dir / f"{vslug}.json").exists()):

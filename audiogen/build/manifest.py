@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 from audiogen.build.jobs import BuildOptions, Job
@@ -48,7 +49,7 @@ def write_manifest(out_dir: Path, manifest: dict, jobs: list[Job], config: Libra
     if changed or (stale and options.prune):
         built = {j.slug: manifest[j.slug] for j in jobs if j.result.status == "built" and j.slug in manifest}
         pruned = set(stale) if options.prune else set()
-        with locked(out_dir / (MANIFEST + ".lock")):
+        with locked(out_dir):
             # another build may have written the manifest since we read it: merge, never overwrite
             current = load_manifest(out_dir)
             current.update(built)
@@ -58,21 +59,27 @@ def write_manifest(out_dir: Path, manifest: dict, jobs: list[Job], config: Libra
 
 
 @contextlib.contextmanager
-def locked(path: Path):
-    """An exclusive advisory lock (flock) held for the duration of the block."""
+def locked(folder: Path):
+    """An exclusive advisory lock (flock) on the output folder itself, held for the duration of the block.
+
+    Locking the folder leaves no lock file behind (a lock file cannot be removed safely: a build waiting
+    on it would then hold a lock nobody else sees).
+    """
     import fcntl
 
     from audiogen.routine.atomic import os_error_hint
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(path, "a+")  # noqa: SIM115 - closed by the with below
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
-        raise OutputError(f"cannot write to {path.parent}: {e.strerror or e}", path=str(path.parent),
+        raise OutputError(f"cannot write to {folder}: {e.strerror or e}", path=str(folder),
                           hint=os_error_hint(e)) from None
-    with f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

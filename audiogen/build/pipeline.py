@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from audiogen.build.jobs import BuildOptions, BuildResult, Job, Progress, plan_jobs
-from audiogen.build.manifest import MANIFEST, load_manifest, locked, write_manifest
+from audiogen.build.manifest import load_manifest, locked, write_manifest
 from audiogen.build.sessions import complete_job, prepare_job, render_job
 from audiogen.plan.planner import spoken_texts
 from audiogen.routine.atomic import sweep_orphans
@@ -167,7 +167,7 @@ def _wrap_up(out_dir: Path, manifest: dict, jobs: list[Job], config: LibraryConf
     try:
         write_manifest(out_dir, manifest, jobs, config, options, library, changed)
         if indexed:
-            with locked(out_dir / (MANIFEST + ".lock")):
+            with locked(out_dir):
                 write_indexes(out_dir, config.album, config.author, base_url)
     except AudiogenError as e:  # a full disk, say: reported with the sessions, not instead of them
         return [BuildResult(source=str(out_dir), status="failed", error=e)]

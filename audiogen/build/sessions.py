@@ -55,10 +55,11 @@ def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config
     cues = cue_samples(routine)
     routine, plan = plan_session(routine, narration, cues, job.target_ms)
     r.length_ms = plan.length_ms
-    r.warnings += [f"step {w.chapter!r}: {w.message}" for w in plan.warnings]
+    overruns = [f"step {w.chapter!r}: {w.message}" for w in plan.warnings]
+    r.warnings += overruns
     if options.strict and plan.warnings:
         raise RoutineError(
-            f"{len(plan.warnings)} step(s) longer than planned: " + "; ".join(r.warnings),
+            f"{len(plan.warnings)} step(s) longer than planned: " + "; ".join(overruns),
             path=str(job.source), hint="shorten the text or lengthen the duration (or build without --strict)",
         )
     tags = TagInfo(title=job.title, artist=routine.artist or config.author or "audiogen", album=config.album,

@@ -185,18 +185,25 @@ def _to_data(node: yaml.Node, loc: Loc, marks: _Marks, counter: list[int], const
                         hint="routines use plain text, numbers, lists and mappings only")
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:null":
                 raise error_at(path, key_node.start_mark, "keys must be plain words",
                                 hint="write `key: value`")
             key = str(constructor.construct_scalar(key_node))
-            if key == "<<":
-                raise error_at(path, key_node.start_mark, "YAML merge keys (<<) are not supported")
+            if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
+                merges += _merge_sources(value_node, path)
+                continue
             if key in out:
                 raise error_at(path, key_node.start_mark, f"key {quote(key)} appears twice",
                                 field=_field(loc + (key,)), hint="remove one of them")
             marks.key[loc + (key,)] = key_node.start_mark
             out[key] = _to_data(value_node, loc + (key,), marks, counter, constructor, path)
+        # YAML merge keys (`<<: *defaults`, `<<: [*a, *b]`): keys written here win, then the first source
+        for source in merges:
+            merged = _to_data(source, loc, marks, counter, constructor, path)
+            for key, value in merged.items():
+                out.setdefault(key, value)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_data(v, loc + (i,), marks, counter, constructor, path) for i, v in enumerate(node.value)]
@@ -207,6 +214,16 @@ def _to_data(node: yaml.Node, loc: Loc, marks: _Marks, counter: list[int], const
     if hasattr(value, "isoformat"):  # YAML timestamps: keep what the user wrote
         value = node.value
     return value
+
+
+def _merge_sources(node: yaml.Node, path: str) -> list[yaml.Node]:
+    """The mappings a merge key names: one mapping (usually an alias), or a list of them."""
+    sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for source in sources:
+        if not isinstance(source, yaml.MappingNode):
+            raise error_at(path, source.start_mark, "a merge key (<<) takes a mapping or a list of mappings",
+                           hint="write `<<: *name` where `&name` marks a mapping")
+    return list(sources)
 
 
 def _field(loc: Loc) -> str:
