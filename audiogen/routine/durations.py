@@ -80,16 +80,20 @@ def parse_gain(value: object) -> float:
 
 
 def format_ms(ms: int | float) -> str:
-    """`m:ss.s` (or `h:mm:ss`) for tables and messages."""
+    """`m:ss.s` (or `h:mm:ss` from an hour on) for tables and messages, rounded half up to the unit shown.
+
+    Rounding happens before the split into fields, so it carries: 59,960 ms is `1:00.0`, never `0:60.0`.
+    """
     ms = int(round(ms))
     sign = "-" if ms < 0 else ""
     ms = abs(ms)
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s = rest / 1000
-    if h:
-        return f"{sign}{h}:{m:02d}:{int(s):02d}"
-    return f"{sign}{m}:{s:04.1f}"
+    tenths = (ms + 50) // 100
+    if tenths < 36_000:  # under an hour once rounded to the tenth shown
+        m, t = divmod(tenths, 600)
+        return f"{sign}{m}:{t // 10:02d}.{t % 10}"
+    h, rest = divmod((ms + 500) // 1000, 3600)
+    m, s = divmod(rest, 60)
+    return f"{sign}{h}:{m:02d}:{s:02d}"
 
 
 def spoken_seconds(ms: int) -> str:

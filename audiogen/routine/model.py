@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from audiogen.routine.durations import parse_duration, parse_gain
+from audiogen.routine.durations import MAX_DURATION_MS, parse_duration, parse_gain
 from audiogen.routine.engines import ENGINE_CHOICES
 from audiogen.routine.markup import Pause, parse_markup
 
@@ -30,28 +31,45 @@ MAX_STEPS = 500
 MAX_RUNS = 1000
 MAX_EVENTS = 10_000
 
-_DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(ms|h|m|s)\s*)+$|^(\d+:)?\d+:\d{1,2}(\.\d+)?$|^\d+(\.\d+)?$"
-Duration = Annotated[
-    int,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": _DURATION_PATTERN},
-            ],
-            "description": "seconds, or 45s, 1.5s, 500ms, 1m, 1m30s, 1:30",
-        }
-    ),
-]
-Gain = Annotated[
-    float,
-    BeforeValidator(parse_gain),
-    WithJsonSchema(
-        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[+-]?\d+(\.\d+)?\s*[dD][bB]$"}],
-         "description": "decibels, e.g. -18 dB"}
-    ),
-]
+def _ci(word: str) -> str:
+    """A JSON-Schema regex for `word` in any case (JSON Schema patterns have no flags)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+def _one_of_words(*words: str) -> str:
+    return "^(" + "|".join(_ci(w) for w in words) + ")$"
+
+
+# What parse_duration accepts (it strips and lowercases first): a number of seconds, m:ss / h:mm:ss (seconds
+# and, after hours, minutes below 60), or unit parts in any order and case (1m30s, 1m 30s, 500ms, 1H).
+_NUM = r"\d+(\.\d+)?"
+_DURATION_PATTERN = (
+    rf"^\s*({_NUM}|(\d+:0*[1-5]?\d|\d+):[0-5]?\d(\.\d+)?|(\s*{_NUM}\s*({_ci('ms')}|[hH]|[mM]|[sS]))+)\s*$"
+)
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": MAX_DURATION_MS / 1000},
+        {"type": "string", "pattern": _DURATION_PATTERN},
+    ],
+    "description": "seconds, or 45s, 1.5s, 500ms, 1m, 1m30s, 1:30 (at most 24 h)",
+}
+Duration = Annotated[int, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+
+# What parse_gain accepts: a number, or text of one with an optional dB, from -60 to +12 dB.
+_DB = r"\s*([dD][bB])?\s*$"
+_GAIN_ZERO_OR_LESS = r"\+?0+(\.0+)?|-0*[1-5]?\d(\.\d+)?|-0*60(\.0+)?"
+_GAIN_PATTERN = rf"^\s*(\+?0*(1[01]|\d)(\.\d+)?|\+?0*12(\.0+)?|{_GAIN_ZERO_OR_LESS}){_DB}"
+_GAIN_SCHEMA = {
+    "anyOf": [{"type": "number", "minimum": -60, "maximum": 12}, {"type": "string", "pattern": _GAIN_PATTERN}],
+    "description": "decibels from -60 to +12, e.g. -18 dB",
+}
+#: `duck` may not raise the bed: 0 dB or less.
+_DUCK_SCHEMA = {
+    "anyOf": [{"type": "number", "minimum": -60, "maximum": 0},
+              {"type": "string", "pattern": rf"^\s*({_GAIN_ZERO_OR_LESS}){_DB}"}],
+    "description": "decibels from -60 to 0, e.g. -8 dB",
+}
+Gain = Annotated[float, BeforeValidator(parse_gain), WithJsonSchema(_GAIN_SCHEMA)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
 
 
@@ -245,9 +263,77 @@ class Routine(StrictModel):
         return self._source
 
 
+#: pydantic's lax bool: true/false, 0/1, and these words in any case.
+_BOOL_SCHEMA = {"anyOf": [
+    {"type": "boolean"},
+    {"enum": [0, 1]},
+    {"type": "string", "pattern": _one_of_words("true", "false", "yes", "no", "on", "off", "t", "f", "y", "n",
+                                                "1", "0")},
+]}
+_NULL = {"type": "null"}
+
+
+def _given(key: str) -> dict:
+    """JSON Schema for "`key` is present and not null" (the loader treats null as not given)."""
+    return {"required": [key], "properties": {key: {"not": _NULL}}}
+
+
+#: Step rules across fields, as Step._consistent enforces them (those JSON Schema can express).
+_STEP_RULES = [
+    {"not": {"allOf": [_given("hold"), _given("duration")]},
+     "description": "use either hold or duration, not both"},
+    {"if": _given("every"), "then": _given("repeat"), "description": "every needs repeat"},
+    {"if": _given("repeat"), "then": {"anyOf": [_given("every"), _given("duration")]},
+     "description": "repeat needs every or duration"},
+    {"if": _given("side_prompt"), "then": _given("sides"), "description": "side_prompt needs sides"},
+    {"anyOf": [_given(k) for k in ("say", "hold", "duration", "repeat")],
+     "description": "a step needs something to play: say, hold, duration or repeat"},
+]
+
+
+def _lax(node: Any) -> Any:
+    """The generated schema widened to pydantic's lax input: numbers where text goes (the models coerce
+    numbers to str) and pydantic's bool words where a bool goes."""
+    if isinstance(node, list):
+        return [_lax(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _lax(v) for k, v in node.items()}
+    if node.get("type") == "boolean":
+        return {**{k: v for k, v in node.items() if k != "type"}, **_BOOL_SCHEMA}
+    if node.get("type") == "string" and not {"pattern", "enum", "const"} & node.keys():
+        notes = {k: node.pop(k) for k in ("title", "description", "default") if k in node}
+        return {**notes, "anyOf": [node, {"type": "number"}]}
+    return node
+
+
 def routine_schema() -> dict:
-    """JSON Schema of the routine format, for editor completion."""
-    schema = Routine.model_json_schema()
+    """JSON Schema of the routine format, for editor completion: it accepts what the loader accepts.
+
+    Not expressible here, so only the loader refuses them: reminders longer than their step's silence, the
+    limits on step runs and sounds per session, markup inside text, sound files that do not exist, text
+    durations over 24 h, and durations that round to 0 ms (`every: 0.0001`).
+    """
+    schema = _lax(Routine.model_json_schema())
+    defs, props = schema["$defs"], schema["properties"]
+    # shorthand the field pre-validators accept: `background: none | off | false | rain`, `cue: none | false`
+    props["background"]["anyOf"] += [{"type": "string", "maxLength": MAX_TEXT_CHARS}, {"const": False}]
+    props["background"]["description"] = "none, a built-in ambience name or file path, or a mapping"
+    props["cue"]["anyOf"].append({"const": False})
+    background = defs["Background"]["properties"]
+    background["duck"] = {**background["duck"], **_DUCK_SCHEMA}
+    step = defs["Step"]
+    step["properties"]["every"]["anyOf"][0] = {
+        "allOf": [_DURATION_SCHEMA, {"not": {"anyOf": [{"type": "number", "maximum": 0},
+                                                       {"type": "string", "pattern": r"^[^1-9]*$"}]}}],
+        "description": "longer than 0s",
+    }
+    step["properties"]["repeat"]["anyOf"].insert(
+        1, {"type": "string", "pattern": rf"^\s*\+?0*([1-9]\d{{0,2}}|{MAX_REPEAT})(\.0*)?\s*$"})
+    step["allOf"] = _STEP_RULES
+    speed = defs["Voice"]["properties"]["speed"]
+    number = {k: speed.pop(k) for k in ("type", "minimum", "maximum")}
+    speed["anyOf"] = [number, {"type": "string", "pattern": r"^\s*\+?(0*(0?\.[5-9]\d*|1(\.\d*)?)|0*2(\.0*)?)\s*$"}]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "audiogen routine"
     return schema
