@@ -16,7 +16,8 @@ from audiogen.routine.errors import AudiogenError
 
 
 def _fail(e: AudiogenError) -> None:
-    click.echo(click.style("error: ", fg="red", bold=True) + e.format(), err=True)
+    for problem in e.problems():  # every mistake in a file, each at its own line and column
+        click.echo(click.style("error: ", fg="red", bold=True) + problem.format(), err=True)
 
 
 class _Cli(click.Group):

@@ -103,3 +103,31 @@ def test_a_bad_merge_is_a_located_error():
     with pytest.raises(RoutineError) as e:
         parse_routine("title: x\nsteps:\n  - <<: 5\n    title: a\n    hold: 1s\n", "bad.yaml")
     assert e.value.format().startswith("bad.yaml:3:")
+
+
+def test_check_prints_every_problem_each_with_its_location(tmp_path):
+    """A badly written file: five problems, five located lines (the real cause may be any of them)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("""\
+title: Five problems
+voice: {engine: espek, speed: 9}
+cue: none
+steps:
+  - title: One
+    say: Press gently.
+    hold: twenty
+  - title: Two
+    sya: Sweep out.
+    hold: 2s
+  - title: Three
+    say: Rest.
+    repeat: 0
+    every: 2s
+""")
+    res = CliRunner().invoke(cli, ["check", str(bad)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    located = [line for line in res.output.splitlines() if line.startswith(f"error: {bad}:")]
+    assert len(located) == 5, res.output
+    for where in (":2:", ":7:", ":9:", ":13:"):
+        assert any(where in line for line in located), (where, res.output)
+    assert "more problem" not in res.output

@@ -23,6 +23,12 @@ class AudiogenError(Exception):
         self.column = column  # 1-based
         self.field = field
         self.hint = hint
+        #: Further problems found in the same pass (a file with several mistakes reports them all).
+        self.others: list[AudiogenError] = []
+
+    def problems(self) -> list[AudiogenError]:
+        """This problem and the others found with it, each with its own location and hint."""
+        return [self, *self.others]
 
     def location(self) -> str:
         """`file:line:column`, as much of it as is known."""
@@ -45,7 +51,7 @@ class AudiogenError(Exception):
         return text
 
     def __str__(self) -> str:
-        return self.format()
+        return "\n".join(p.format() for p in self.problems())
 
 
 class RoutineError(AudiogenError):

@@ -278,9 +278,14 @@ _HINTS = {
 
 def validation_error(model: type[BaseModel], err: ValidationError, marks: _Marks, path: str,
                      base_loc: Loc = ()) -> RoutineError:
-    """The first validation problem as one located RoutineError (with a count of the others)."""
-    errors = err.errors(include_url=False)
-    first = errors[0]
+    """Every validation problem, located: the first as the error raised, the rest in its `others`."""
+    problems = [_problem(model, first, marks, path, base_loc) for first in err.errors(include_url=False)]
+    problems[0].others = problems[1:]
+    return problems[0]
+
+
+def _problem(model: type[BaseModel], first: dict, marks: _Marks, path: str, base_loc: Loc) -> RoutineError:
+    """One of pydantic's problems as a located RoutineError with a hint."""
     loc = tuple(first["loc"])
     kind = first["type"]
     msg = first["msg"]
@@ -313,8 +318,6 @@ def validation_error(model: type[BaseModel], err: ValidationError, marks: _Marks
         if kind not in ("value_error", "assertion_error") and isinstance(given, str | int | float | bool):
             msg = f"{msg}, got {quote(given)}"
         mark = marks.find(base_loc + loc)
-    if len(errors) > 1:
-        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return error_at(path, mark, msg, hint=hint, field=_field(base_loc + loc) or None)
 
 
