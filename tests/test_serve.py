@@ -525,3 +525,24 @@ def test_command_on_localhost_prints_no_qr_code(served):
     out = "".join(lines)
     assert "add --lan" in out and "█" not in out
     assert proc.returncode == 0
+
+
+def test_the_served_feed_keeps_the_feed_settings_the_build_wrote(tmp_path):
+    """serve regenerates feed.xml for its own address: a private library must stay private there, and the
+    owner and category must survive."""
+    root = make_library(tmp_path / "output")
+    write_indexes(root, ALBUM, AUTHOR, feed={"private": True, "email": "owner@example.org",
+                                           "category": "Health & Fitness > Alternative Health"})
+    server = make_server(root, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, _, body = request(server.server_address[1], "/feed.xml")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 200
+    channel = ET.fromstring(body).find("channel")
+    assert channel.find(f"{{{NS['itunes']}}}block").text == "Yes"
+    assert channel.find(f"{{{NS['itunes']}}}owner/{{{NS['itunes']}}}email").text == "owner@example.org"
+    assert channel.find(f"{{{NS['itunes']}}}category").get("text") == "Health & Fitness"

@@ -168,7 +168,7 @@ def _wrap_up(out_dir: Path, manifest: dict, jobs: list[Job], config: LibraryConf
         write_manifest(out_dir, manifest, jobs, config, options, library, changed)
         if indexed:
             with locked(out_dir):
-                write_indexes(out_dir, config.album, config.author, base_url)
+                write_indexes(out_dir, config.album, config.author, base_url, config.feed)
     except AudiogenError as e:  # a full disk, say: reported with the sessions, not instead of them
         return [BuildResult(source=str(out_dir), status="failed", error=e)]
     if indexed and not base_url and options.notify:

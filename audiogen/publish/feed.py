@@ -1,16 +1,20 @@
 """`feed.xml`: the RSS 2.0 podcast feed a phone subscribes to (iTunes tags, Podcasting 2.0 chapters in
-`<slug>.chapters.json`), and the channel art."""
+`<slug>.chapters.json`, Podlove Simple Chapters inline), and the channel art."""
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
+
+from pydantic import ValidationError
 
 from audiogen.publish.sessions import (
     CHAPTERS_SUFFIX,
@@ -21,17 +25,25 @@ from audiogen.publish.sessions import (
     one_line,
     write_if_changed,
 )
+from audiogen.routine.library import APPLE_CATEGORIES as APPLE_CATEGORIES  # re-exported: the list
+from audiogen.routine.library import CATEGORY_CHOICES as CATEGORY_CHOICES
+from audiogen.routine.library import DEFAULT_CATEGORY, FeedSettings
 
 FEED = "feed.xml"
 INDEX = "index.html"  # the feed's <link>: the library's page
-#: Apple Podcasts category (from its fixed list).
-CATEGORY = "Health & Fitness"
+#: Apple Podcasts category of a library that sets none (`feed.category` in audiogen.yaml). The category
+#: list (APPLE_CATEGORIES) lives with audiogen.yaml's model, which validates it: the routine floor may not
+#: import this one.
+CATEGORY = DEFAULT_CATEGORY
+#: Podcasting 2.0's namespace for `podcast:guid` (a UUIDv5 of the feed URL).
+PODCAST_GUID_NS = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 
 NS = {
     "itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd",
     "podcast": "https://podcastindex.org/namespace/1.0",
     "atom": "http://www.w3.org/2005/Atom",
     "content": "http://purl.org/rss/1.0/modules/content/",
+    "psc": "http://podlove.org/simple-chapters",
 }
 for _prefix, _uri in NS.items():
     ET.register_namespace(_prefix, _uri)
@@ -42,6 +54,77 @@ _GUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://pypi.org/project/audiogen/#ep
 def guid(album: str | None, slug: str) -> str:
     """An episode id that survives rebuilds and edits: it depends only on the album and the slug."""
     return f"audiogen:{uuid.uuid5(_GUID_NS, json.dumps([album or '', slug]))}"
+
+
+def podcast_guid(feed_url: str) -> str:
+    """Podcasting 2.0 `podcast:guid`: UUIDv5 of the feed URL without its scheme and trailing slashes."""
+    bare = feed_url.split("://", 1)[1] if "://" in feed_url else feed_url
+    return str(uuid.uuid5(PODCAST_GUID_NS, bare.rstrip("/")))
+
+
+def npt(ms: int | float) -> str:
+    """A Podlove Simple Chapters start: normal play time `HH:MM:SS.mmm`."""
+    ms = max(0, int(round(ms)))
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def _settings(feed: Any) -> FeedSettings:
+    """The channel settings from audiogen.yaml's `feed:` section (FeedSettings), a mapping of its keys, the
+    path of a feed.xml whose settings to keep (`read_feed_settings`), or None (the defaults)."""
+    if isinstance(feed, FeedSettings):
+        return feed
+    if isinstance(feed, str | os.PathLike):
+        feed = read_feed_settings(feed)
+    values = dict(feed or {})
+    try:
+        return FeedSettings.model_validate(values)
+    except ValidationError:  # a hand-edited feed.xml read back: keep what is valid
+        good = {}
+        for key, value in values.items():
+            try:
+                FeedSettings.model_validate({key: value})
+            except ValidationError:
+                continue
+            good[key] = value
+        return FeedSettings.model_validate(good)
+
+
+def read_feed_settings(path: str | os.PathLike) -> dict[str, Any]:
+    """The channel settings a feed.xml was written with (empty when unreadable), so that a feed rendered
+    again for another base URL (`audiogen serve`) says the same about its owner, category, blocking..."""
+    try:
+        ch = ET.parse(path).getroot().find("channel")
+    except (OSError, ET.ParseError):
+        return {}
+    if ch is None:
+        return {}
+    it, pc = f"{{{NS['itunes']}}}", f"{{{NS['podcast']}}}"
+    out: dict[str, Any] = {}
+    owner = ch.find(f"{it}owner")
+    if owner is not None:
+        out["owner"] = owner.findtext(f"{it}name") or None
+        out["email"] = owner.findtext(f"{it}email") or None
+    cat = ch.find(f"{it}category")
+    if cat is not None and cat.get("text"):
+        sub = cat.find(f"{it}category")
+        out["category"] = cat.get("text") + (f" > {sub.get('text')}" if sub is not None and sub.get("text") else "")
+    explicit = ch.findtext(f"{it}explicit")
+    if explicit is not None:
+        out["explicit"] = explicit.strip().lower() in ("true", "yes")
+    out["copyright"] = ch.findtext("copyright") or False
+    locked = ch.findtext(f"{pc}locked")
+    if locked is not None:
+        out["locked"] = locked.strip().lower() == "yes"
+    out["private"] = (ch.findtext(f"{pc}block") or ch.findtext(f"{it}block") or "").strip().lower() == "yes"
+    return out
+
+
+def _copyright(published: dict[str, int], author: str) -> str | None:
+    years = sorted({_utc(t).year for t in published.values()})
+    if not years:
+        return None
+    span = str(years[0]) if years[0] == years[-1] else f"{years[0]}\u2013{years[-1]}"
+    return f"\u00a9 {span} {author}"
 
 
 def _url(base_url: str | None, name: str) -> str:
@@ -89,9 +172,15 @@ def _sub(parent: ET.Element, tag: str, content: object = None, /, **attrs: str) 
 
 
 def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_url: str | None = None,
-             *, chapters: bool = True) -> str:
-    """The RSS 2.0 podcast feed as text. URLs are relative unless `base_url` is given (apps need it)."""
+             *, chapters: bool = True, feed: Any = None) -> str:
+    """The RSS 2.0 podcast feed as text. URLs are relative unless `base_url` is given (apps need it).
+
+    `feed`: the channel settings (audiogen.yaml's `feed:` section, a mapping of its keys, or the path of
+    a feed.xml to take them from); None: the defaults.
+    """
     album, author = library_meta(sessions, album, author)
+    settings = _settings(feed)
+    published = publication_times(sessions)
     rss = ET.Element("rss", {"version": "2.0"})
     ch = _sub(rss, "channel")
     link = _url(base_url, INDEX)
@@ -113,14 +202,33 @@ def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_u
     _sub(img, "url", image)
     _sub(img, "title", album)
     _sub(img, "link", link)
+    rights = _copyright(published, author) if settings.copyright is None else settings.copyright
+    if rights:
+        _sub(ch, "copyright", one_line(rights))
     _sub(ch, "itunes:author", author)
     _sub(ch, "itunes:image", href=image)
-    _sub(ch, "itunes:category", text=CATEGORY)
-    _sub(ch, "itunes:explicit", "false")
+    email = settings.email or None
+    owner = _sub(ch, "itunes:owner")
+    _sub(owner, "itunes:name", one_line(settings.owner or author))
+    if email:  # Apple mails a code here to verify ownership; without one, only the name
+        _sub(owner, "itunes:email", email)
+    top, _, sub = settings.category.partition(" > ")  # validated: one of CATEGORY_CHOICES
+    cat = _sub(ch, "itunes:category", text=top)
+    if sub:
+        _sub(cat, "itunes:category", text=sub)
+    explicit = "true" if settings.explicit else "false"
+    _sub(ch, "itunes:explicit", explicit)
     serial = bool(sessions) and all(s["track"] is not None for s in sessions)
     _sub(ch, "itunes:type", "serial" if serial else "episodic")
+    if settings.private:
+        _sub(ch, "itunes:block", "Yes")
+        _sub(ch, "podcast:block", "yes")
+    _sub(ch, "podcast:locked", "yes" if settings.locked else "no", **({"owner": email} if email else {}))
+    # podcast:guid names the feed by its URL: a feed with relative URLs (no base URL) has no URL yet, and
+    # a guid made up now would not match the one apps derive once it is published, so there is none.
+    if base_url:
+        _sub(ch, "podcast:guid", podcast_guid(_url(base_url, FEED)))
 
-    published = publication_times(sessions)
     for s in sessions:
         item = _sub(ch, "item")
         title = one_line(s["title"])
@@ -140,9 +248,13 @@ def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_u
         if s["track"] is not None:
             _sub(item, "itunes:episode", str(s["track"]))
         _sub(item, "itunes:episodeType", "full")
-        _sub(item, "itunes:explicit", "false")
+        _sub(item, "itunes:explicit", explicit)
         if chapters and s["chapters"]:
             _sub(item, "podcast:chapters", url=_url(base_url, chapters_file(s)), type="application/json+chapters")
+            # Podlove Simple Chapters inline too: gPodder (podcastparser) reads these, not podcast:chapters.
+            psc = _sub(item, "psc:chapters", version="1.2")
+            for c in s["chapters"]:
+                _sub(psc, "psc:chapter", start=npt(int(c.get("start_ms", 0))), title=one_line(c.get("title")))
     ET.indent(rss, space=" ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n"
 
@@ -183,8 +295,9 @@ def write_library_cover(out_dir: str | Path, album: str, author: str | None) -> 
 
 
 def write_feed(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None,
-               base_url: str | None = None) -> Path:
-    """`feed.xml`, each session's `<slug>.chapters.json` and the channel art `library_cover.png`."""
+               base_url: str | None = None, feed: Any = None) -> Path:
+    """`feed.xml`, each session's `<slug>.chapters.json` and the channel art `library_cover.png`.
+    `feed`: the channel settings, as for `feed_xml`."""
     out_dir = Path(out_dir)
     album, author = library_meta(sessions, album, author)
     for s in sessions:
@@ -193,5 +306,5 @@ def write_feed(out_dir: str | Path, sessions: list[dict], album: str | None, aut
             write_if_changed(out_dir / chapters_file(s), data.encode("utf-8"))
     write_library_cover(out_dir, album, author)
     path = out_dir / FEED
-    write_if_changed(path, feed_xml(sessions, album, author, base_url).encode("utf-8"))
+    write_if_changed(path, feed_xml(sessions, album, author, base_url, feed=feed).encode("utf-8"))
     return path

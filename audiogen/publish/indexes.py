@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from audiogen.publish.feed import FEED, INDEX, NS, feed_xml, write_feed
 from audiogen.publish.page import write_index_html
@@ -13,13 +14,15 @@ __all__ = ["FEED", "INDEX", "NS", "PLAYLIST", "collect_sessions", "feed_xml", "w
 
 
 def write_indexes(out_dir: str | Path, album: str | None, author: str | None,
-                  base_url: str | None = None) -> list[dict]:
+                  base_url: str | None = None, feed: Any = None) -> list[dict]:
     """Write playlist.m3u8, feed.xml (+ chapters JSON, channel art) and index.html for `out_dir`.
+
+    `feed`: the feed's channel settings (audiogen.yaml's `feed:` section; None: the defaults).
 
     Returns the sessions listed. Files whose content did not change are not rewritten.
     """
     sessions = collect_sessions(out_dir)
     write_m3u8(out_dir, sessions, album, author)
-    write_feed(out_dir, sessions, album, author, base_url)
+    write_feed(out_dir, sessions, album, author, base_url, feed)
     write_index_html(out_dir, sessions, album, author)
     return sessions

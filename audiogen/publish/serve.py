@@ -283,7 +283,7 @@ class LibraryHandler(BaseHTTPRequestHandler):
         if self._not_modified(validators, st.st_mtime):
             return
         album, author = _feed_meta(root / FEED)
-        body = feed_xml(collect_sessions(root), album, author, base).encode("utf-8")
+        body = feed_xml(collect_sessions(root), album, author, base, feed=root / FEED).encode("utf-8")
         self._send_headers(HTTPStatus.OK, {"Content-Type": content_type(FEED),
                                            "Content-Length": str(len(body)), **validators})
         if not head:

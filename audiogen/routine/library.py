@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -62,6 +64,113 @@ class Variants(StrictModel):
         return sorted(set(v))
 
 
+#: Apple Podcasts' categories and their subcategories (https://podcasters.apple.com/support/1691-apple-podcasts-categories).
+#: Kept here, beside the model that validates `feed.category`, since this floor may not import publish/;
+#: audiogen.publish.feed re-exports it.
+APPLE_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "Arts": ("Books", "Design", "Fashion & Beauty", "Food", "Performing Arts", "Visual Arts"),
+    "Business": ("Careers", "Entrepreneurship", "Investing", "Management", "Marketing", "Non-Profit"),
+    "Comedy": ("Comedy Interviews", "Improv", "Stand-Up"),
+    "Education": ("Courses", "How To", "Language Learning", "Self-Improvement"),
+    "Fiction": ("Comedy Fiction", "Drama", "Science Fiction"),
+    "Government": (),
+    "History": (),
+    "Health & Fitness": ("Alternative Health", "Fitness", "Medicine", "Mental Health", "Nutrition", "Sexuality"),
+    "Kids & Family": ("Education for Kids", "Parenting", "Pets & Animals", "Stories for Kids"),
+    "Leisure": ("Animation & Manga", "Automotive", "Aviation", "Crafts", "Games", "Hobbies", "Home & Garden",
+                "Video Games"),
+    "Music": ("Music Commentary", "Music History", "Music Interviews"),
+    "News": ("Business News", "Daily News", "Entertainment News", "News Commentary", "Politics", "Sports News",
+             "Tech News"),
+    "Religion & Spirituality": ("Buddhism", "Christianity", "Hinduism", "Islam", "Judaism", "Religion",
+                                "Spirituality"),
+    "Science": ("Astronomy", "Chemistry", "Earth Sciences", "Life Sciences", "Mathematics", "Natural Sciences",
+                "Nature", "Physics", "Social Sciences"),
+    "Society & Culture": ("Documentary", "Personal Journals", "Philosophy", "Places & Travel", "Relationships"),
+    "Sports": ("Baseball", "Basketball", "Cricket", "Fantasy Sports", "Football", "Golf", "Hockey", "Rugby",
+               "Running", "Soccer", "Swimming", "Tennis", "Volleyball", "Wilderness", "Wrestling"),
+    "Technology": (),
+    "True Crime": (),
+    "TV & Film": ("After Shows", "Film History", "Film Interviews", "Film Reviews", "TV Reviews"),
+}
+#: Every valid `feed.category`: "Category" or "Category > Subcategory".
+CATEGORY_CHOICES: tuple[str, ...] = tuple(
+    name for top, subs in APPLE_CATEGORIES.items() for name in (top, *(f"{top} > {sub}" for sub in subs)))
+DEFAULT_CATEGORY = "Health & Fitness"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+#: An e-mail address as podcast directories accept it: local@domain.tld (no display name, no IP literal).
+_EMAIL = re.compile(rf"^[^@\s<>()\[\],;:\"]+@(?:{_LABEL}\.)+[A-Za-z]{{2,}}$")
+
+
+def check_category(value: str) -> str:
+    """`value` as Apple spells it ("Health & Fitness > Alternative Health"), or ValueError naming the closest
+    valid ones."""
+    parts = [" ".join(p.split()) for p in str(value).split(">")]
+    wanted = " > ".join(parts)
+    by_fold = {c.casefold(): c for c in CATEGORY_CHOICES}
+    if wanted.casefold() in by_fold:
+        return by_fold[wanted.casefold()]
+    # Ranked by how like the whole path, or its last part, is to a path, its last name or a word of it.
+    last = parts[-1].casefold()
+
+    def likeness(choice: str) -> float:
+        name = choice.rpartition(" > ")[2].casefold()
+        texts = [(wanted.casefold(), choice.casefold()), (last, name)] + [(last, w) for w in name.split() if w != "&"]
+        return max(difflib.SequenceMatcher(None, a, b).ratio() for a, b in texts)
+
+    scored = sorted(((likeness(c), c) for c in CATEGORY_CHOICES), key=lambda t: -t[0])
+    close = [c for score, c in scored if score >= 0.7][:3]
+    if not close and len(parts) > 1 and parts[0].casefold() in by_fold:
+        top = by_fold[parts[0].casefold()]
+        close = [f"{top} > {sub}" for sub in APPLE_CATEGORIES[top]] or [top]
+    if close:
+        raise ValueError(f"{value!r} is not an Apple Podcasts category; did you mean "
+                         f"{' or '.join(repr(c) for c in close[:3])}?")
+    raise ValueError(f"{value!r} is not an Apple Podcasts category (write 'Category' or 'Category > "
+                     f"Subcategory'); the categories: {', '.join(APPLE_CATEGORIES)}")
+
+
+class FeedSettings(StrictModel):
+    """The podcast feed's channel settings (`feed:` in audiogen.yaml); the defaults make a feed podcast
+    apps and directories accept."""
+
+    owner: str | None = Field(None, min_length=1, description="itunes:owner name (default: the author)")
+    email: str | None = Field(
+        None, description="owner's e-mail (itunes:owner, podcast:locked owner): Apple verifies ownership with it")
+    category: str = Field(DEFAULT_CATEGORY, description="Apple Podcasts category, e.g. 'Health & Fitness > "
+                                                        "Alternative Health'")
+    explicit: bool = False
+    copyright: str | Literal[False] | None = Field(
+        None, description="copyright line; default: © <first year>[–<last year>] <author>; false: none")
+    locked: bool = Field(True, description="podcast:locked: other hosts may not import the feed")
+    private: bool = Field(False, description="itunes:block and podcast:block: directories must not list it")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = v.strip()
+        if v.lower().startswith("mailto:"):
+            v = v[len("mailto:"):]
+        if not _EMAIL.match(v) or len(v) > 254:
+            raise ValueError(f"{v!r} is not an e-mail address (write name@example.com)")
+        return v
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, v: str) -> str:
+        return check_category(v)
+
+    @field_validator("copyright", mode="before")
+    @classmethod
+    def _copyright_text(cls, v: Any) -> Any:
+        if v is True:
+            raise ValueError("write the copyright line as text (or false for none; leave it out for "
+                             "'\u00a9 <year> <author>')")
+        return v
+
+
 class LibraryConfig(StrictModel):
     """The contents of a library folder's `audiogen.yaml`."""
 
@@ -70,6 +179,7 @@ class LibraryConfig(StrictModel):
     defaults: dict[str, Any] = Field(default_factory=dict)
     output: OutputSettings = Field(default_factory=OutputSettings)
     variants: Variants | None = None
+    feed: FeedSettings = Field(default_factory=FeedSettings)
 
     @field_validator("defaults")
     @classmethod
@@ -130,4 +240,4 @@ def routine_files(folder: Path) -> list[Path]:
     return found
 
 
-__all__ = ["LibraryConfig", "OutputSettings", "load_library_config", "routine_files", "RoutineError"]
+__all__ = ["FeedSettings", "LibraryConfig", "OutputSettings", "load_library_config", "routine_files", "RoutineError"]
