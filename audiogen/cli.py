@@ -209,27 +209,38 @@ def schema() -> None:
 @click.option("--all", "show_all", is_flag=True, help="List every language and voice, not the first ones.")
 def voices(as_json, language, offline, show_all) -> None:
     """List engines, whether each works here and why not, their languages and voices, and auto's pick."""
+    from click.core import ParameterSource
+
     from audiogen import api
+    from audiogen.voice.report import speaks
 
     report = api.voices(language=language, offline=offline or None)
     if as_json:
         click.echo(json.dumps(report, indent=1, ensure_ascii=False))
         return
+    # -l LANG given: list only what speaks it (without -l, everything, for en's pick)
+    only = click.get_current_context().get_parameter_source("language") != ParameterSource.DEFAULT
 
     def some(items: list[str], n: int = 24) -> str:
         return ", ".join(items if show_all else items[:n]) + (", ..." if len(items) > n and not show_all else "")
 
     for e in report["engines"]:
-        state = click.style("available", fg="green") if e["available"] else click.style("unavailable", fg="red")
+        state = {True: click.style("available", fg="green"), None: click.style("unknown until used", fg="yellow"),
+                 False: click.style("unavailable", fg="red")}[e["available"]]
         click.echo(f"{e['name']:<7} {state}  {e.get('version', '')}".rstrip())
         if e.get("about"):
             click.echo(f"        {e['about']}")
         if e.get("reason"):
-            click.echo(f"        why not: {e['reason']}")
+            click.echo(f"        {'why not: ' if e['available'] is False else ''}{e['reason']}")
         langs = e.get("languages") or []
-        if langs:
+        voices_ = [v for v in e.get("voices") or [] if not only or speaks(v.get("language", ""), language)]
+        if only:
+            matching = e.get("speaks_language") or []
+            n = len(matching)
+            click.echo(f"        {n} voice{'s' if n != 1 else ''} speak{'s' if n == 1 else ''} {language!r}"
+                       + (f": {some(matching)}" if matching else ""))
+        elif langs:
             click.echo(f"        {len(langs)} language{'s' if len(langs) != 1 else ''}: {some(langs)}")
-        voices_ = e.get("voices") or []
         if e["name"] == "gtts" and voices_:
             click.echo("        accents (voice.name is the Google domain):")
             by_lang: dict[str, list[str]] = {}

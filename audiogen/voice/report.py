@@ -1,7 +1,8 @@
 """`audiogen voices`: which engines work here, their languages and voices, and which one `auto` picks.
 
-Nothing here touches the network: gTTS is reported usable when it is installed and not in offline mode,
-and `auto` then picks it only "if Google answers" (a build notices within 3 s when it does not).
+Nothing here touches the network: an offline engine's availability is tested (its files found), a network
+engine's is "unknown until used" (`available: null`), since finding out would send a request; `auto` then
+picks gTTS only "if Google answers" (a build notices within 3 s when it does not).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def _engine_item(name: str, language: str, offline: bool) -> dict:
         item["available"] = reason is None
         if reason:
             item["reason"] = reason
+        elif not item["offline"]:
+            item["available"] = None
+            item["reason"] = ("unknown until used: asking would send a request to the service (a build finds "
+                              "out within 3 s and, under auto, moves on to an offline voice)")
         try:
             item["version"] = engine.version()
         except AudiogenError:
@@ -48,6 +53,9 @@ def _engine_item(name: str, language: str, offline: bool) -> dict:
             voices = engine.voices()
             item["languages"] = sorted(voices)
             item["voices"] = [{"id": v, "language": lang} for lang, v in sorted(voices.items())]
+        item["speaks_language"] = sorted({v["id"] for v in item.get("voices", [])
+                                          if speaks(v.get("language", ""), language)}
+                                         or {code for code in item.get("languages", []) if speaks(code, language)})
         if reason is None:
             try:
                 item["voice_for_language"] = {"language": language,
@@ -61,6 +69,12 @@ def _engine_item(name: str, language: str, offline: bool) -> dict:
     item.setdefault("languages", [])
     item.setdefault("voices", [])
     return item
+
+
+def speaks(code: str, language: str) -> bool:
+    """Whether a voice's language code (en_US, en-gb, de) is `language` or a variant of it."""
+    code, language = code.lower().replace("_", "-"), language.lower().replace("_", "-")
+    return code == language or code.startswith(language + "-") or language.startswith(code + "-")
 
 
 def _auto(language: str, offline: bool) -> dict:
