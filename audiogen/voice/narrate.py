@@ -109,10 +109,16 @@ class Narrator:
 
     # -- lifetime ------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the worker processes (safe to call twice; a later narration starts new ones)."""
+        """Stop and reap the worker processes, and the fork server and resource tracker multiprocessing
+        started for them, so none outlives the build (safe to call twice; a later narration starts new ones)."""
+        from audiogen.voice.pool import release_helpers
+
         pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+        try:
+            for pool in pools:
+                pool.close()
+        finally:
+            release_helpers()  # also those of pools dropped earlier (a lost worker, Ctrl-C)
 
     def __enter__(self) -> Narrator:
         return self

@@ -9,7 +9,11 @@ killer) is reported as an `EngineError` naming the phrase and the exit status, n
 ignore SIGINT: on Ctrl-C the parent gets the KeyboardInterrupt, terminates them and re-raises.
 
 Workers start with the 'forkserver' method (see START_METHOD): never `fork` from a process that may
-already hold onnxruntime's or the render stage's threads.
+already hold onnxruntime's or the render stage's threads. multiprocessing starts two helper processes
+for them, the fork server and the resource tracker, and leaves both running until the interpreter exits
+(when they notice, and exit, after it: reparented to init, their CPU time lost to whoever timed it).
+When the last pool closes, `release_helpers` stops and reaps the ones a pool started, so nothing audiogen
+started outlives `close`.
 
 The network counterpart (gTTS on a few threads under a shared rate limit) is in `threads`.
 """
@@ -17,8 +21,11 @@ The network counterpart (gTTS on a few threads under a shared rate limit) is in 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import signal
+import threading
 import time
 import weakref
 from collections import deque
@@ -67,9 +74,28 @@ def _portable(e: BaseException, engine: str, text: str | None) -> AudiogenError:
     return EngineError(f"{engine} failed in a worker process{what}: {type(e).__name__}: {e}")
 
 
+class _Terminated(BaseException):
+    """SIGTERM (the parent's `terminate`) in a worker: unwinds, so the engine's own child processes
+    (ffmpeg, under `subprocess.run`) are killed and reaped rather than left orphaned."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated
+
+
 def _worker(conn, name: str, factory: Callable[[], object], warm, cwd: str, env: dict[str, str]) -> None:
-    """A worker's life: create the engine once, then narrate (index, text, voice) messages until None."""
+    """A worker's life (see `_work`); on SIGTERM it unwinds, then dies of the signal as before."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _work(conn, name, factory, warm, cwd, env)
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)  # the exit status stays "killed by SIGTERM"
+
+
+def _work(conn, name: str, factory: Callable[[], object], warm, cwd: str, env: dict[str, str]) -> None:
+    """Create the engine once, then narrate (index, text, voice) messages until None."""
     try:
         # a forkserver child starts with the server's directory and environment (those of the first
         # pool in this process): take the parent's current ones, so relative model paths resolve alike
@@ -87,6 +113,8 @@ def _worker(conn, name: str, factory: Callable[[], object], warm, cwd: str, env:
         if prepare is not None and warm is not None:
             prepare(warm)  # load the model now, before the first phrase
         from audiogen.voice.clips import prepare_speech
+    except _Terminated:
+        raise
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("failed", None, _portable(e, name, None)))
         return
@@ -149,6 +177,72 @@ def _stop(workers: list[_Worker], force: bool) -> None:
     workers.clear()
 
 
+def _stop_and_release(workers: list[_Worker]) -> None:
+    """A pool that was never closed, when it is collected (or at exit): terminate, reap, release."""
+    _stop(workers, True)
+    release_helpers()
+
+
+# -- multiprocessing's helper processes ---------------------------------------------------------------
+#: Pools with workers (alive or not yet reaped), and which helpers a pool started (those are ours to stop).
+_running: weakref.WeakSet = weakref.WeakSet()
+_owned = {"forkserver": False, "resource_tracker": False}
+_helpers_lock = threading.Lock()
+
+
+def _forkserver_pid() -> int | None:
+    # private: multiprocessing has no public API to ask for (or stop) its fork server
+    return getattr(getattr(multiprocessing.forkserver, "_forkserver", None), "_forkserver_pid", None)
+
+
+def _tracker_pid() -> int | None:
+    # private, like the fork server's (a process whose parent started the tracker shares it: pid None)
+    return getattr(getattr(multiprocessing.resource_tracker, "_resource_tracker", None), "_pid", None)
+
+
+def _note_helpers(before: tuple[int | None, int | None]) -> None:
+    """After starting workers: a helper that was not running before is this module's to stop."""
+    with _helpers_lock:
+        if before[0] is None and _forkserver_pid() is not None:
+            _owned["forkserver"] = True
+        if before[1] is None and _tracker_pid() is not None:
+            _owned["resource_tracker"] = True
+
+
+def release_helpers() -> bool:
+    """Stop and reap the fork server and resource tracker a pool started, once no pool has workers.
+
+    Left alone: helpers something else started, and both whenever a pool is still running or some other
+    multiprocessing child is alive (the fork server exits only when every process it forked has closed
+    its end of the server's pipe, and other code may rely on either helper). Idempotent; a pool started
+    later starts fresh helpers (~0.1 s). Returns whether nothing of ours is left running. Uses
+    multiprocessing's private `_stop()` (what its own tests call); on a Python without it, the helpers
+    are left to exit with the interpreter, as before.
+    """
+    with _helpers_lock:
+        if any(p._workers for p in list(_running)):
+            return False
+        if not (_owned["forkserver"] or _owned["resource_tracker"]):
+            return True
+        if multiprocessing.active_children():  # someone else's children: they need the helpers
+            return False
+        for name, module, attr, pid in (
+                ("forkserver", multiprocessing.forkserver, "_forkserver", _forkserver_pid),
+                ("resource_tracker", multiprocessing.resource_tracker, "_resource_tracker", _tracker_pid)):
+            if not _owned[name]:
+                continue
+            _owned[name] = False
+            stop = getattr(getattr(module, attr, None), "_stop", None)
+            if stop is None or pid() is None:
+                continue
+            try:
+                # closes the helper's pipe (it exits at EOF: no worker is left holding it) and waits
+                stop()
+            except (OSError, ChildProcessError):
+                pass  # already gone (reaped elsewhere)
+        return _forkserver_pid() is None and _tracker_pid() is None
+
+
 class ProcessPool:
     """`size` worker processes of one engine, started lazily by the first `run` and reused until `close`."""
 
@@ -162,7 +256,7 @@ class ProcessPool:
         self._started: float | None = None
         #: Seconds from starting the workers until the first one was ready (model loaded).
         self.startup_s: float | None = None
-        self._finalizer = weakref.finalize(self, _stop, self._workers, True)
+        self._finalizer = weakref.finalize(self, _stop_and_release, self._workers)
 
     @property
     def running(self) -> bool:
@@ -170,6 +264,14 @@ class ProcessPool:
 
     def _start(self, warm) -> None:
         self._started = time.perf_counter()
+        _running.add(self)
+        before = (_forkserver_pid(), _tracker_pid())
+        try:
+            self._start_workers(warm)
+        finally:
+            _note_helpers(before)
+
+    def _start_workers(self, warm) -> None:
         for i in range(self.size):
             parent, child = self._ctx.Pipe()
             proc = self._ctx.Process(target=_worker, name=f"audiogen-{self.name}-{i + 1}", daemon=True,
@@ -253,5 +355,8 @@ class ProcessPool:
         _stop([w], force=True)
 
     def close(self, *, force: bool = False) -> None:
-        """Stop the workers (after their current phrase, or at once with `force`); safe to call twice."""
+        """Stop and reap the workers (after their current phrase, or at once with `force`), and, when no
+        other pool is running, the helper processes they needed (`release_helpers`); safe to call twice."""
         _stop(self._workers, force)
+        _running.discard(self)
+        release_helpers()
