@@ -101,7 +101,7 @@ def visible_outputs_are_whole(out: Path, lengths: dict[str, int], seen: dict | N
             ET.parse(p)
         elif p.suffix == ".html":
             assert p.read_text("utf-8").rstrip().endswith("</html>"), p.name
-        elif p.suffix in (".lrc", ".m3u8", ".vtt", ".srt"):
+        elif p.suffix in (".lrc", ".m3u8", ".vtt", ".srt", ".js", ".webmanifest"):
             assert p.read_text("utf-8").strip(), p.name
         else:
             raise AssertionError(f"unexpected output {p.name}")

@@ -19,6 +19,8 @@ CONTENT_TYPES = {
     ".m3u": "audio/x-mpegurl; charset=utf-8",
     ".xml": "application/rss+xml; charset=utf-8",
     ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".webmanifest": "application/manifest+json; charset=utf-8",
     ".json": "application/json",
     ".png": "image/png",
     ".jpg": "image/jpeg",

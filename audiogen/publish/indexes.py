@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from audiogen.publish.feed import FEED, INDEX, NS, feed_xml, write_feed
-from audiogen.publish.page import write_index_html
+from audiogen.publish.page import write_index_html, write_web_app
 from audiogen.publish.playlist import PLAYLIST, write_m3u8
 from audiogen.publish.sessions import collect_sessions
 
@@ -15,7 +15,8 @@ __all__ = ["FEED", "INDEX", "NS", "PLAYLIST", "collect_sessions", "feed_xml", "w
 
 def write_indexes(out_dir: str | Path, album: str | None, author: str | None,
                   base_url: str | None = None, feed: Any = None) -> list[dict]:
-    """Write playlist.m3u8, feed.xml (+ chapters JSON, channel art) and index.html for `out_dir`.
+    """Write playlist.m3u8, feed.xml (+ chapters JSON, channel art), index.html and, for the page as a
+    phone app, manifest.webmanifest and sw.js for `out_dir`.
 
     `feed`: the feed's channel settings (audiogen.yaml's `feed:` section; None: the defaults).
 
@@ -25,4 +26,5 @@ def write_indexes(out_dir: str | Path, album: str | None, author: str | None,
     write_m3u8(out_dir, sessions, album, author)
     write_feed(out_dir, sessions, album, author, base_url, feed)
     write_index_html(out_dir, sessions, album, author)
+    write_web_app(out_dir, sessions, album, author)
     return sessions
