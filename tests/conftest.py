@@ -58,6 +58,41 @@ def loudness(path: Path) -> tuple[float, float]:
     return integrated, peak
 
 
+def stretches_loudness(path: Path, spans_ms: list[tuple[int, int]], tmp: Path) -> float:
+    """Integrated LUFS (ffmpeg's ebur128, not audiogen's meter) of the MP3's stretches `spans_ms`, joined."""
+    import wave
+
+    x = decode(path)
+    joined = np.concatenate([window(x, a, b) for a, b in spans_ms])
+    wav = tmp / f"{path.stem}-stretches.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((np.clip(joined, -1, 32767 / 32768) * 32768).astype("<i2").tobytes())
+    return loudness(wav)[0]
+
+
+def speech_spans(timeline: dict) -> list[tuple[int, int]]:
+    return [(e["start_ms"], e["end_ms"]) for e in timeline["events"] if e["kind"] == "speech"]
+
+
+def bed_only_spans(timeline: dict, margin_ms: int = 1500) -> list[tuple[int, int]]:
+    """Silences with nothing playing, `margin_ms` clear of anything else (the duck's release, fades)."""
+    sounds = [(e["start_ms"], e["end_ms"]) for e in timeline["events"] if e["kind"] != "silence"]
+    end = timeline["length_ms"]
+    out = []
+    for e in timeline["events"]:
+        if e["kind"] != "silence":
+            continue
+        a, b = e["start_ms"] + margin_ms, e["end_ms"] - margin_ms
+        if a < 8000 or b > end - 8000:  # clear of the bed's fade in and out
+            continue
+        if b - a >= 1000 and not any(s < b and a < t for s, t in sounds):
+            out.append((a, b))
+    return out
+
+
 # -- a fake Google TTS, driven through gTTS's own code --------------------------------------------------------
 def lavfi_mp3(tmp_path_factory, name: str, source: str) -> bytes:
     """A real 24 kHz mono MP3 (what Google returns per chunk) of an ffmpeg lavfi `source`."""

@@ -7,6 +7,14 @@ any pair of gains is solved for without mixing again. Where the limiter will wor
 peaks can reach the ceiling at those gains) those stretches alone are mixed and limited to measure what
 it takes, and that is made up (measured again until it lands, at most MAKE_UP_ROUNDS times). The result's
 prediction is the loudness reported for the session: it is not metered again while it is encoded.
+
+Two models of "the session's loudness" (`output.loudness_mode`):
+- `speech` (the default): the target is the narration's loudness, measured over the speech alone (as
+  broadcast dialogue gating does); the bed and cues keep the levels written relative to the voice, so a
+  session of long holds is not pulled up until its ambience sits just under the narrator.
+- `programme`: the whole mix's integrated loudness, voice and bed together, as music is normalised; a
+  session that is mostly bed then has its bed raised too (never above the voice). For playlists mixed
+  with other programme-normalised audio.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from audiogen.audio.mix import Bed, BedTrack, Mixer, mixdown
 from audiogen.dsp.limiter import MIX_WINDOW_MS, gain_curve, window_samples
 from audiogen.dsp.loudness import LoudnessMeter, gated_loudness
 from audiogen.plan.planner import Event, Plan
+from audiogen.voice.clips import SPEECH_LUFS
 
 #: The mix limiter's ceiling: room under -1 dBTP for inter-sample peaks and the MP3 encoder's overshoot
 #: (measured up to 2.4 dB on a limited voice over a boosted drone at 64 kbit/s).
@@ -40,18 +49,21 @@ class LevelPlan:
 
     gain_db: float = 0.0
     bed_gain_db: float = 0.0
-    predicted: float | None = None  # LUFS expected after the limiter
+    predicted: float | None = None  # LUFS expected after the limiter (over speech, in speech mode)
+    programme: float | None = None  # the whole mix's integrated LUFS expected after the limiter
     limited: bool = False  # the limiter works somewhere at these gains
     limiter_db: float = 0.0  # loudness the limiter takes (before the make-up)
 
 
 def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | None, target: float,
-                  ceiling_db: float = PEAK_CEILING_DB) -> LevelPlan:
-    """Find the gain (and, if needed, a bed boost) that brings the mix to `target` LUFS.
+                  ceiling_db: float = PEAK_CEILING_DB, mode: str = "programme") -> LevelPlan:
+    """Find the gain (and, in programme mode if needed, a bed boost) that brings the session to `target`.
 
     The voice may rise until its peaks meet the limiter's ceiling (plus 1.5 dB the limiter takes
-    smoothly). A session that is mostly bed cannot reach the target on the voice alone (gated
-    loudness counts the quiet bed): then the bed is raised too, never above the voice's level.
+    smoothly). In `speech` mode the target is the loudness over the speech alone and the bed is never
+    raised apart from the voice. In `programme` mode a session that is mostly bed cannot reach the target
+    on the voice alone (gated loudness counts the quiet bed): then the bed is raised too, never above
+    the voice's level.
     """
     mixer = Mixer(plan, load, bed)
     meter = LoudnessMeter()
@@ -64,10 +76,27 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
         per = meter.sub // BedTrack.SLOT
         pb = slot_peaks[: len(eb) * per].reshape(len(eb), per).max(axis=1)
 
-    def loudness(g: float, b: float, scale: np.ndarray | None = None) -> float:
+    speech = _speech_subblocks(plan, len(ev), meter.sub) if mode == "speech" else None
+    if speech is not None and len(speech) < 4:  # (almost) no speech to measure: level the whole mix
+        speech = None
+    # Speech mode: the bed sits `volume` under the narration as measured (at target + volume LUFS), whatever
+    # gain the voice needs; its boost follows the voice gain. Programme mode: a boost of its own, or none.
+    bed_at = target - SPEECH_LUFS
+
+    def bed_for(g: float, b: float) -> float:
+        return bed_at - g if speech is not None else b
+
+    def programme(g: float, b: float, scale: np.ndarray | None = None) -> float:
         """Gated loudness at voice gain g and bed boost b (each sub-block scaled by what the limiter leaves)."""
         energy = 10 ** (g / 10) * ev + 10 ** ((g + b) / 10) * eb
         return gated_loudness(energy if scale is None else energy * scale)
+
+    def loudness(g: float, b: float, scale: np.ndarray | None = None) -> float:
+        """What the target is measured on: the whole mix, or (speech mode) the speech stretches joined."""
+        if speech is None:
+            return programme(g, b, scale)
+        energy = 10 ** (g / 10) * ev[speech] + 10 ** ((g + b) / 10) * eb[speech]
+        return gated_loudness(energy if scale is None else energy * scale[speech])
 
     def solve(f, lo: float, hi: float) -> float:
         """The x in [lo, hi] where f(x) is nearest `target` (f rises with x, gating aside)."""
@@ -83,17 +112,17 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
         return LevelPlan()
     peak_db = 20 * np.log10(meter.peak) if meter.peak > 0 else -120.0
     g_max = ceiling_db - peak_db + 1.5
-    g = solve(lambda x: loudness(x, 0.0), -60.0, g_max)
-    b = 0.0
-    if loudness(g, 0.0) < target - 0.2 and bed is not None and bed.volume_db < 0:
+    g = solve(lambda x: loudness(x, bed_for(x, 0.0)), -60.0, g_max)
+    b = bed_for(g, 0.0)
+    if speech is None and loudness(g, 0.0) < target - 0.2 and bed is not None and bed.volume_db < 0:
         b = solve(lambda x: loudness(g, x), 0.0, -bed.volume_db)
-    level = LevelPlan(g, b, loudness(g, b))
+    level = LevelPlan(g, b, loudness(g, b), programme(g, b))
     # Where the limiter works it takes some loudness. Measure what it leaves of each sub-block it works
     # on (mixing only those stretches), and raise the bed if it was raised, else the gain, to make that
     # up. Raising makes the limiter work harder: the first make-up assumes it takes the same fraction,
     # later ones follow the measured slope (secant), until a measurement lands on the target.
     ceiling = 10 ** (ceiling_db / 20)
-    on_bed = b > 0 and bed is not None
+    on_bed = speech is None and b > 0 and bed is not None
     lo, hi = (0.0, -bed.volume_db) if on_bed else (g, g + MAKE_UP_MAX_DB)
     tried: list[tuple[float, float]] = []  # (the raised gain, the loudness measured there)
     for _ in range(MAKE_UP_ROUNDS):
@@ -104,12 +133,13 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
         ratio = np.ones_like(ev)
         ratio[worked[0]] = worked[1]
         after = loudness(g, b, ratio)
-        level = LevelPlan(g, b, after, limited=True, limiter_db=loudness(g, b) - after)
+        level = LevelPlan(g, b, after, programme(g, b, ratio), limited=True, limiter_db=loudness(g, b) - after)
         if abs(after - target) < MAKE_UP_TOLERANCE:
             break
         tried.append((b if on_bed else g, after))
         if len(tried) == 1:
-            x = solve(lambda v, g=g, r=ratio: loudness(g, v, r) if on_bed else loudness(v, 0.0, r), lo, hi)
+            x = solve(lambda v, g=g, r=ratio: loudness(g, v, r) if on_bed else loudness(v, bed_for(v, 0.0), r),
+                      lo, hi)
         else:
             (x0, y0), (x1, y1) = tried[-2:]
             x = x1 + (target - y1) * (x1 - x0) / (y1 - y0) if abs(y1 - y0) > 1e-3 else x1
@@ -117,11 +147,25 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
         if abs(x - tried[-1][0]) < 0.01:
             break  # nothing left to raise
         small = abs(after - target) < MAKE_UP_TRUSTED and len(tried) == 1
-        g, b = (g, x) if on_bed else (x, b)
-        level = LevelPlan(g, b, loudness(g, b, ratio) if small else None, True, level.limiter_db)
+        g, b = (g, x) if on_bed else (x, bed_for(x, b))
+        level = LevelPlan(g, b, loudness(g, b, ratio) if small else None,
+                          programme(g, b, ratio) if small else None, True, level.limiter_db)
         if small:  # the limiter takes a little more of a small make-up: too little to measure again
             break
     return level
+
+
+def _speech_subblocks(plan: Plan, n: int, sub: int) -> np.ndarray:
+    """Indices of the 100 ms sub-blocks that lie wholly inside speech (what speech-gated loudness measures)."""
+    from audiogen.dsp.ffmpeg import INTERNAL_RATE
+
+    keep = np.zeros(n, dtype=bool)
+    for e in plan.events:
+        if e.kind == "speech":
+            first = -(-e.start_ms * INTERNAL_RATE // 1000 // sub)  # the first sub-block starting inside it
+            last = e.end_ms * INTERNAL_RATE // 1000 // sub  # the first one ending past it
+            keep[first:min(last, n)] = True
+    return np.flatnonzero(keep)
 
 
 def _limiter_ratios(mixer: Mixer, g: float, b: float, pv: np.ndarray, pb: np.ndarray, ceiling: float,

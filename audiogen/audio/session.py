@@ -42,18 +42,37 @@ def load_cue(ref: str, base_dir: Path | None) -> np.ndarray:
     return x * (CUE_PEAK / peak) if peak > 0 else x
 
 
-def load_bed(routine: Routine) -> Bed | None:
-    """The routine's background as a loop with its levels and fades (None: no background)."""
+def load_bed(routine: Routine, loudness_mode: str = "speech") -> Bed | None:
+    """The routine's background as a loop with its levels and fades (None: no background).
+
+    In speech mode the loop is levelled by loudness, like the speech clips, so `volume` is heard as
+    written; programme mode keeps the loop's RMS reference, as before that mode had a name."""
     bg = routine.background
     if bg is None:
         return None
     ref = bg.track
     if is_builtin(ref, "ambience"):
-        loop = sounds.ambience(ref)  # generated to loop exactly, at the reference level
-    else:  # a user's file: level it, then crossfade its seam
+        loop = sounds.ambience(ref)  # generated to loop exactly
+    else:  # a user's file: crossfade its seam
         raw = sounds.load_sound_file(resolve_path(ref, routine.base_dir))
         loop = sounds.make_loop(sounds.normalize_rms(raw, SPEECH_LUFS))
+    if loudness_mode == "speech":
+        loop = at_voice_level(loop)
     return Bed(loop, bg.volume, bg.duck, bg.fade_in, bg.fade_out)
+
+
+def at_voice_level(loop: np.ndarray) -> np.ndarray:
+    """The loop scaled to the loudness speech clips are levelled to (SPEECH_LUFS, K-weighted like them),
+    so `background.volume: -20 dB` puts the bed 20 dB under the voice as a loudness meter hears it (by RMS
+    a rain bed measured about 3 LU louder than written); peaks stay under 0.98."""
+    meter = LoudnessMeter()
+    meter.add(np.tile(loop, max(1, -(-4 * INTERNAL_RATE // max(1, len(loop))))))  # at least 4 s to gate
+    lufs = meter.integrated()
+    if not np.isfinite(lufs):
+        return loop
+    y = np.asarray(loop, dtype=np.float32) * np.float32(10 ** ((SPEECH_LUFS - lufs) / 20))
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    return y * np.float32(0.98 / peak) if peak > 0.98 else y
 
 
 def cue_samples(routine: Routine) -> dict[str, np.ndarray]:
@@ -100,6 +119,19 @@ class SessionAudio:
         return self.clips[event.text].astype(np.float32) / 32768.0
 
 
+@dataclass(frozen=True)
+class Loudness:
+    """What a render wrote, in LUFS: `target` is measured as the target is (over the speech in speech mode,
+    the whole mix in programme mode, or metered whole when unlevelled), `programme` over the whole mix."""
+
+    target: float | None
+    programme: float | None
+
+
+def _lufs(x: float | None) -> float | None:
+    return round(float(x), 2) if x is not None and np.isfinite(x) else None
+
+
 class Interrupted(KeyboardInterrupt):
     """A render stopped because the build was interrupted (the encoder is killed, the temp file removed)."""
 
@@ -111,18 +143,18 @@ def _unless(cancel: threading.Event | None, blocks: Iterable[np.ndarray]) -> Ite
         yield block
 
 
-def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | None = None) -> float | None:
+def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | None = None) -> Loudness:
     """Mix, normalise and encode a session into `mp3_path` (not atomic: callers give a temp path).
 
     The gains are solved first (`leveling.level_session`: the voice alone, the bed from its loop, and
     the stretches the limiter works on), then the session is mixed once, straight into the encoder.
-    Returns the LUFS written: the leveller's prediction, or, unlevelled, what was metered on the way.
+    Returns the loudness written: the leveller's predictions, or, unlevelled, what was metered on the way.
     """
     plan, settings, bed = audio.plan, audio.settings, audio.bed
     ceiling = 10 ** (PEAK_CEILING_DB / 20)
     level = LevelPlan()
     if settings.loudness is not None:
-        level = level_session(plan, audio.load, bed, settings.loudness)
+        level = level_session(plan, audio.load, bed, settings.loudness, mode=settings.loudness_mode)
     # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
     mix = _unless(cancel, limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db,
                                                   bed_gain_db=level.bed_gain_db), ceiling))
@@ -131,11 +163,12 @@ def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | 
     final = LoudnessMeter() if level.predicted is None else None
     encode_mp3(mix if final is None else metered(mix, final), mp3_path, bitrate=settings.bitrate,
                channels=settings.channels, sample_rate=settings.sample_rate)
-    lufs = final.integrated() if final is not None else level.predicted
-    return round(float(lufs), 2) if np.isfinite(lufs) else None
+    if final is not None:
+        return Loudness(_lufs(final.integrated()), _lufs(final.integrated()))
+    return Loudness(_lufs(level.predicted), _lufs(level.programme))
 
 
-def render_bytes(audio: SessionAudio) -> tuple[bytes, float | None]:
+def render_bytes(audio: SessionAudio) -> tuple[bytes, Loudness]:
     """`render_audio` into memory: what a cluster worker sends back (it needs no shared disk)."""
     with tempfile.TemporaryDirectory(prefix="audiogen-") as tmp:
         path = Path(tmp) / "session.mp3"

@@ -14,7 +14,7 @@ from audiogen.audio.session import cue_ms
 from audiogen.plan.planner import Plan, plan_routine
 from audiogen.plan.variants import fit_length, variant_label
 from audiogen.routine.errors import AudiogenError
-from audiogen.routine.library import OutputSettings
+from audiogen.routine.library import OutputSettings, session_output
 from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
 from audiogen.routine.slug import slugify
@@ -23,7 +23,7 @@ from audiogen.voice.cache import CACHE_FORMAT, ClipCache
 from audiogen.voice.narrate import Narration
 
 #: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.
-RENDER_FORMAT = 7
+RENDER_FORMAT = 8
 
 
 @dataclass
@@ -39,12 +39,18 @@ class BuildResult:
     length_ms: int | None = None
     engine: str | None = None
     voice: str | None = None
-    loudness: float | None = None  # integrated LUFS of the written mix
+    loudness: float | None = None  # LUFS as the target measures it (the speech, in speech mode)
+    programme_loudness: float | None = None  # integrated LUFS of the whole mix
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: AudiogenError | None = None
+    #: Clips of this routine synthesised by this build; made by this build for an earlier routine
+    #: (`shared`); already in the clip cache before the build (`cache_hits`).
     synthesized: int = 0
     cache_hits: int = 0
+    shared: int = 0
+    #: `length_ms` is an estimate (a dry run plans with estimated speech lengths).
+    estimated: bool = False
 
 
 @dataclass
@@ -75,7 +81,8 @@ class BuildOptions:
     cache: ClipCache | str | Path | None = None
     #: Called with each note (which engine narrated and why, pruned files).
     notify: Callable[[str], None] | None = None
-    #: Called with progress events: ("narrate" | "clip" | "session", details).
+    #: Called with progress events: ("narrate" | "clip" | "narrated" | "session", details). "narrated" comes
+    #: when a routine's clips are all made: its counts ("synthesized", "shared", "cached") or its "error".
     progress: Progress | None = None
 
     def __post_init__(self) -> None:
@@ -159,7 +166,7 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
             vslug = f"{slug}-{label}" if label else slug
             title = f"{routine.title} ({label.replace('m', ' min') if label.endswith('m') else label})" \
                 if label else routine.title
-            fp = fingerprint(routine, settings=config.output, engine_key=engine_key,
+            fp = fingerprint(routine, settings=session_output(config.output, routine), engine_key=engine_key,
                              extra={"album": config.album, "author": config.author, "track": i if library else None,
                                     "target": target, "n": n if library else None})
             result = BuildResult(source=str(path), status="failed", title=title, slug=vslug, variant=label,
@@ -170,6 +177,7 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
                 result.status = "skipped"
                 result.length_ms, result.engine, result.voice, result.loudness = (
                     entry.get("length_ms"), entry.get("engine"), entry.get("voice"), entry.get("loudness"))
+                result.programme_loudness = entry.get("programme_loudness")
             jobs.append(Job(path, routine, vslug, title, i if library and n > 1 else None,
                              n if library and n > 1 else None, target, fp, result))
     return jobs, failed

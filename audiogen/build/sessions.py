@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiogen._version import __version__
-from audiogen.audio.session import CachedClips, SessionAudio, cue_samples, load_bed, render_audio
+from audiogen.audio.session import CachedClips, Loudness, SessionAudio, cue_samples, load_bed, render_audio
 from audiogen.build.jobs import BuildOptions, Job, plan_session
 from audiogen.plan.planner import Plan
 from audiogen.publish.tags import ChapterMark, TagInfo, write_tags
 from audiogen.routine.atomic import atomic_path, write_text
 from audiogen.routine.errors import AudiogenError, RoutineError
-from audiogen.routine.library import LibraryConfig, OutputSettings
+from audiogen.routine.library import LibraryConfig, OutputSettings, session_output
 from audiogen.routine.model import Routine
 from audiogen.routine.soundref import resolve_path
 from audiogen.voice.cache import ClipCache
@@ -50,6 +50,7 @@ def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config
     """Plan the session, check it, and write its cover and lyrics (on the client)."""
     r = job.result
     routine = job.routine
+    settings = session_output(settings, routine)
     r.engine, r.voice = narration.engine, narration.voice
     r.synthesized, r.cache_hits, r.notes = narration.synthesized, narration.cache_hits, list(narration.notes)
     cues = cue_samples(routine)
@@ -65,26 +66,32 @@ def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config
     tags = TagInfo(title=job.title, artist=routine.artist or config.author or "audiogen", album=config.album,
                    track=job.track, track_total=job.track_total, genre=routine.genre or "Guided session",
                    year=str(datetime.date.today().year), comment=routine.description)
-    bed = load_bed(routine)  # a background that does not decode fails the session before anything is written
+    bed = load_bed(routine, settings.loudness_mode)  # one that does not decode fails before anything is written
     files = side_files(job, routine, plan, tags)
     return Prepared(routine, plan, SessionAudio(plan, None, cues, bed, settings), tags, files)
 
 
-def complete_job(job: Job, prep: Prepared, narration: Narration, lufs: float | None, config: LibraryConfig,
+def complete_job(job: Job, prep: Prepared, narration: Narration, measured: Loudness, config: LibraryConfig,
                   manifest: dict, lock: threading.Lock) -> None:
     """After the MP3 is in place: the loudness check, the sidecar JSON and the manifest entry."""
     r, plan, settings = job.result, prep.plan, prep.audio.settings
-    r.loudness = lufs
+    lufs = measured.target
+    r.loudness, r.programme_loudness = lufs, measured.programme
     if settings.loudness is not None and lufs is not None and abs(lufs - settings.loudness) > 0.5:
-        speech = sum(e.length_ms for e in plan.events if e.kind == "speech") / max(1, plan.length_ms)
-        r.warnings.append(
-            f"loudness {lufs:.1f} LUFS, not the {settings.loudness:g} LUFS target: speech fills only "
-            f"{speech:.0%} of the session and the voice cannot get louder without distorting; a louder "
-            "background.volume or a shorter session gets closer")
+        if settings.loudness_mode == "speech":
+            r.warnings.append(
+                f"speech loudness {lufs:.1f} LUFS, not the {settings.loudness:g} LUFS target: the voice's peaks "
+                "meet the limiter first; a lower output.loudness keeps the narration clean")
+        else:
+            speech = sum(e.length_ms for e in plan.events if e.kind == "speech") / max(1, plan.length_ms)
+            r.warnings.append(
+                f"loudness {lufs:.1f} LUFS, not the {settings.loudness:g} LUFS target: speech fills only "
+                f"{speech:.0%} of the session and the voice cannot get louder without distorting; a louder "
+                "background.volume or a shorter session gets closer")
     # when the session was first built: its feed date, which a re-render must not move
     first_built = (manifest.get(job.slug) or {}).get("first_built") or int(time.time())
     try:
-        write_session_files(job, prep, narration, lufs, config, first_built)
+        write_session_files(job, prep, narration, measured, config, first_built)
     except BaseException:  # a session is all its files or none: no MP3 without its timeline
         for name in [r.mp3.name, f"{job.slug}.json", *prep.files]:
             (r.mp3.parent / name).unlink(missing_ok=True)
@@ -92,11 +99,12 @@ def complete_job(job: Job, prep: Prepared, narration: Narration, lufs: float | N
     with lock:
         manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
                               "length_ms": plan.length_ms, "engine": narration.engine,
-                              "voice": narration.voice, "loudness": lufs, "first_built": first_built}
+                              "voice": narration.voice, "loudness": lufs, "programme_loudness": measured.programme,
+                              "first_built": first_built}
     r.status = "built"
 
 
-def write_session_files(job: Job, prep: Prepared, narration: Narration, lufs: float | None,
+def write_session_files(job: Job, prep: Prepared, narration: Narration, measured: Loudness,
                          config: LibraryConfig, first_built: int) -> None:
     from audiogen.routine.atomic import write_bytes
 
@@ -108,8 +116,9 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, lufs: fl
         "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
         "album": config.album, "artist": prep.tags.artist, "track": job.track, "variant": r.variant,
         "engine": narration.engine, "voice": narration.voice, "language": routine.language,
-        "loudness_lufs": lufs, "source": job.source.name, "audiogen": __version__, "first_built": first_built,
-        **prep.extras,
+        "loudness_lufs": measured.target, "programme_lufs": measured.programme,
+        "loudness_mode": prep.audio.settings.loudness_mode, "source": job.source.name, "audiogen": __version__,
+        "first_built": first_built, **prep.extras,
     })
     write_text(r.mp3.parent / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
 
@@ -122,9 +131,9 @@ def render_job(job: Job, narration: Narration, settings: OutputSettings, config:
         prep = prepare_job(job, narration, settings, config, options)
         prep.audio.clips = CachedClips(cache, narration.keys)
         with atomic_path(job.result.mp3) as tmp:
-            lufs = render_audio(prep.audio, tmp, cancel)
+            measured = render_audio(prep.audio, tmp, cancel)
             prep.tag(tmp)
-        complete_job(job, prep, narration, lufs, config, manifest, lock)
+        complete_job(job, prep, narration, measured, config, manifest, lock)
     except AudiogenError as e:
         job.result.status, job.result.error = "failed", e
 

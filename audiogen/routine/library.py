@@ -29,7 +29,10 @@ class OutputSettings(StrictModel):
     bitrate: Literal[_BITRATES] = "96k"  # type: ignore[valid-type]
     channels: Literal[1, 2] = 1
     sample_rate: Literal[22050, 24000, 32000, 44100, 48000] = 44100
-    loudness: float | None = Field(-16.0, ge=-40, le=-5, description="integrated LUFS target; null: off")
+    loudness: float | None = Field(-16.0, ge=-40, le=-5, description="LUFS target; null: off")
+    loudness_mode: Literal["speech", "programme"] = Field(
+        "speech", description="speech: the narration reaches the target and the bed stays where written; "
+                              "programme: the whole mix does (the bed is raised in long silences)")
     scheduler: str | None = Field(None, description="Dask scheduler address (tcp://host:8786) or local:N")
     base_url: str | None = Field(
         None, pattern=r"^https?://[^/\s]+(/\S*)?$",
@@ -206,6 +209,14 @@ def load_library_config(folder: str | Path) -> LibraryConfig:
         raise validation_error(LibraryConfig, e, marks, str(path)) from None
     _check_defaults(config, marks, str(path), folder)
     return config
+
+
+def session_output(settings: OutputSettings, routine) -> OutputSettings:
+    """The output settings one routine's sessions are made with: its own `loudness:` (a number, or null
+    for none), when it sets one, wins over the library's."""
+    if "loudness" in routine.model_fields_set:
+        return settings.model_copy(update={"loudness": routine.loudness})
+    return settings
 
 
 def config_for(path: str | Path) -> LibraryConfig:

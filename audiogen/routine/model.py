@@ -210,6 +210,10 @@ class Routine(StrictModel):
     artist: str | None = None
     genre: str | None = None
     cover: str | None = Field(None, description="cover image path (png/jpg)")
+    loudness: float | None = Field(
+        None, ge=-40, le=-5,
+        description="LUFS target of this routine's sessions (null: not levelled); default: the library's "
+                    "output.loudness (-16)")
 
     #: Folder the routine was loaded from; relative sound paths resolve against it.
     _base_dir: Any = PrivateAttr(default=None)
