@@ -40,13 +40,36 @@ def cli() -> None:
     """Turn routine scripts written in YAML into narrated, chaptered MP3 guided sessions."""
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _clips(synth: int, shared: int, cached: int) -> str:
+    """"3 clips synthesised, 1 shared, 2 from cache": shared clips were made by this build for an earlier
+    routine, cached ones were in the clip cache before it."""
+    parts = [f"{_plural(synth, 'clip')} synthesised"]
+    if shared:
+        parts.append(f"{shared} shared")
+    if cached:
+        parts.append(f"{cached} from cache")
+    return ", ".join(parts)
+
+
 class _Reporter:
-    """Progress for long builds (one redrawn line on a terminal, plain lines otherwise) and the summary."""
+    """Progress for long builds (one redrawn line on a terminal, plain lines otherwise) and the summary.
+
+    On a terminal the line is redrawn as clips are made; in a log each routine's line is printed once its
+    narration is done, with its own counts."""
 
     def __init__(self, quiet: bool, verbose: bool) -> None:
         self.quiet, self.verbose = quiet, verbose
         self.tty = sys.stderr.isatty()
-        self.synth = self.hits = 0
+        self.live = [0, 0, 0]  # synthesised, shared, from cache: every 'clip' event so far
+        self.exact = [0, 0, 0]  # the same, from each routine's 'narrated' event (exact)
+        self.narrated = False  # 'narrated' events came (a cluster build sends only 'clip' events)
+        self.routine = [0, 0, 0]  # the current routine's 'clip' events (for a log line without 'narrated')
+        self.current = "narrating"
+        self.pending = ""  # a log's narrating line waiting for its routine's work to be done
         self.line = ""
 
     def _show(self, text: str, final: bool = False) -> None:
@@ -65,27 +88,52 @@ class _Reporter:
                 self._show(self.line, final=True)
             click.echo(click.style("note: ", fg="yellow") + msg, err=True)
 
+    @property
+    def counts(self) -> list[int]:
+        return self.exact if self.narrated else self.live
+
+    def _flush(self) -> None:
+        """A log: print the narrating line still waiting (no 'narrated' event came for it)."""
+        if self.pending:
+            self._show(f"{self.pending}: {_clips(*self.routine)}", final=True)
+            self.pending = ""
+
     def progress(self, kind: str, info: dict) -> None:
         if kind == "narrate":
             self.current = f"narrating {info['index']}/{info['total']} {info['title']!r}"
-            self._show(f"{self.current}: {self.synth} clips synthesised, {self.hits} cached",
-                       final=not self.tty)
-        elif kind == "clip":
-            if info["hit"]:
-                self.hits += 1
-            else:
-                self.synth += 1
             if self.tty:
-                self._show(f"{self.current}: {self.synth} clips synthesised, {self.hits} cached")
+                self._show(f"{self.current}: {_clips(*self.live)}")
+            else:
+                self._flush()
+                self.pending, self.routine = self.current, [0, 0, 0]
+        elif kind == "clip":
+            i = 0 if not info["hit"] else 1 if info.get("shared") else 2
+            self.live[i] += 1
+            self.routine[i] += 1
+            if self.tty:
+                self._show(f"{self.current}: {_clips(*self.live)}")
+        elif kind == "narrated":
+            self.narrated = True
+            got = [info.get("synthesized", 0), info.get("shared", 0), info.get("cached", 0)]
+            self.exact = [a + b for a, b in zip(self.exact, got, strict=True)]
+            if not self.tty:
+                self.pending = ""
+                done = f"narrating {info['index']}/{info['total']} {info['title']!r}"  # done: real counts
+                self._show(f"{done}: failed" if info.get("error") is not None else f"{done}: {_clips(*got)}",
+                           final=True)
         elif kind == "session":
             r = info["result"]
-            text = f"rendered {info['done']}/{info['total']} sessions ({r.status}: {r.title})"
+            if not self.tty:
+                self._flush()
+            verb = "planned" if r.status == "planned" else "rendered"
+            text = f"{verb} {info['done']}/{info['total']} sessions ({r.status}: {r.title})"
             self._show(text, final=not self.tty or info["done"] == info["total"])
 
     def summary(self, results) -> int:
         """Print errors, warnings and the table; return how many failed."""
         if self.line:
             self._show(self.line, final=True)
+        self._flush()
         failed = [r for r in results if r.status == "failed"]
         for r in failed:
             _fail(r.error)
@@ -98,8 +146,11 @@ class _Reporter:
         for r in results:
             name = r.mp3.name if r.mp3 is not None else Path(r.source).name
             lufs = f"{r.loudness:.1f} LUFS" if r.loudness is not None else ""
+            if r.programme_loudness is not None and r.loudness is not None \
+                    and abs(r.programme_loudness - r.loudness) >= 0.1:
+                lufs += f" ({r.programme_loudness:.1f} whole)"  # speech-gated above, the whole mix here
             who = f"{r.engine} ({r.voice})" if r.engine else ""
-            length = format_ms(r.length_ms) if r.length_ms is not None else ""
+            length = ("~" if r.estimated else "") + format_ms(r.length_ms) if r.length_ms is not None else ""
             rows.append((name, length, lufs, who, r.status, str(len(r.warnings) or "")))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for i, row in enumerate(rows):
@@ -108,7 +159,7 @@ class _Reporter:
         counts = {s: sum(r.status == s for r in results) for s in ("built", "skipped", "planned", "failed")}
         words = {"skipped": "unchanged (skipped)", "planned": "planned (dry run)"}
         parts = [f"{n} {words.get(s, s)}" for s, n in counts.items() if n]
-        tail = f"; {self.synth} clips synthesised, {self.hits} from cache" if self.synth or self.hits else ""
+        tail = f"; {_clips(*self.counts)}" if any(self.counts) else ""
         if counts["skipped"] == len(results) and results:
             tail = "; nothing to do: no synthesis, no rendering"
         click.echo((", ".join(parts) or "nothing to do") + tail)
@@ -160,11 +211,15 @@ def check(paths, strict) -> None:
             _fail(item.error)
             continue
         est = " (speech estimated)" if item.estimated else ""
-        click.echo(f"ok {item.source}: {item.title!r}, {format_ms(item.length_ms)}{est}")
+        about = f"{item.source}: {item.title!r}, {format_ms(item.length_ms)}{est}"
+        if strict and item.warnings:  # the verdict and the exit status agree
+            errors += 1
+            click.echo(click.style("failed (strict): ", fg="red", bold=True)
+                       + f"{_plural(len(item.warnings), 'warning')} in {about}")
+        else:
+            click.echo(f"ok {about}")
         for w in item.warnings:
             click.echo(click.style("warning: ", fg="yellow") + f"{item.source}: {w}")
-            if strict:
-                errors += 1
     if errors:
         sys.exit(1)
 

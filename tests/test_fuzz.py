@@ -656,7 +656,7 @@ def test_background_that_is_not_audio_fails_the_build_naming_the_file(not_audio_
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert res.exit_code == 1
     assert "Traceback" not in res.output
-    assert f"error: cannot decode sound file {fake}" in res.output
+    assert f"error: {fake.parent / 'r.yaml'}: cannot decode sound file {fake}" in res.output
     assert not (out / "morning-lift.mp3").exists() and not (out / "morning-lift.json").exists()
     assert not list(out.glob(".*.part"))
 

@@ -13,12 +13,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from audiogen.build.check import plan_for, problems_before_synthesis
 from audiogen.build.jobs import BuildOptions, BuildResult, Job, Progress, plan_jobs
 from audiogen.build.manifest import load_manifest, locked, write_manifest
 from audiogen.build.sessions import complete_job, prepare_job, render_job
 from audiogen.plan.planner import spoken_texts
 from audiogen.routine.atomic import sweep_orphans
-from audiogen.routine.errors import AudiogenError, RoutineError
+from audiogen.routine.errors import AudiogenError, OutputError, RoutineError
 from audiogen.routine.library import LibraryConfig, OutputSettings, config_for, routine_files
 from audiogen.voice.cache import ClipCache
 from audiogen.voice.narrate import Narration, Narrator
@@ -27,6 +28,10 @@ from audiogen.voice.narrate import Narration, Narrator
 def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[BuildResult]:
     """Build routine files and library folders; one failure never stops the others."""
     options = options or BuildOptions()
+    if options.out_dir is not None:  # one error for every path, before anything is narrated
+        problem = output_problem(options.out_dir)
+        if problem is not None:
+            return [BuildResult(source=str(options.out_dir), status="failed", error=problem)]
     cache = options.cache or ClipCache()
     narrator = Narrator(cache, engine=options.engine, offline=options.offline, notify=options.notify)
     results: list[BuildResult] = []
@@ -41,7 +46,37 @@ def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[
 
             for client in clients.values():
                 close(client)
+    return _name_routines(results)
+
+
+def _name_routines(results: list[BuildResult]) -> list[BuildResult]:
+    """Every error in a result names a file: the routine's (or folder's) unless it names another already
+    (an engine's error does not know which routine it was narrating)."""
+    for r in results:
+        for problem in r.error.problems() if r.error is not None else []:
+            if problem.path is None:
+                problem.path = r.source
     return results
+
+
+def output_problem(out_dir: str | Path) -> OutputError | None:
+    """Why `out_dir` cannot take a build's files (it is a file, or cannot be created or written), or None.
+    Checked before any synthesis, and without creating anything (a dry run writes nothing)."""
+    out_dir = Path(out_dir)
+    hint = "-o (or output.dir) names a folder; a missing one is created"
+    if out_dir.exists() and not out_dir.is_dir():
+        return OutputError("the output folder is a file, not a folder", path=str(out_dir), hint=hint)
+    probe = out_dir
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        return OutputError(f"cannot create the output folder: {probe} is a file, not a folder",
+                           path=str(out_dir), hint=hint)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "cannot write to the output folder" if probe == out_dir else \
+            f"cannot create the output folder: no permission to write in {probe}"
+        return OutputError(what, path=str(out_dir), hint=hint)
+    return None
 
 
 def _build_path(p: Path, options: BuildOptions, narrator: Narrator, clients: dict) -> list[BuildResult]:
@@ -59,6 +94,9 @@ def _build_path(p: Path, options: BuildOptions, narrator: Narrator, clients: dic
         out_dir = options.out_dir or (p / config.output.dir)
     else:  # a single routine file is written to ./output unless -o says otherwise
         files, out_dir = [p], options.out_dir or Path("output")
+    problem = output_problem(out_dir)
+    if problem is not None:
+        return [BuildResult(source=str(out_dir), status="failed", error=problem)]
     client = None
     scheduler = options.scheduler or config.output.scheduler
     if scheduler and not options.dry_run:
@@ -79,36 +117,70 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
     manifest = load_manifest(out_dir)
     jobs, failed = plan_jobs(files, config, options, narrator, manifest, out_dir, library)
     todo = [j for j in jobs if j.result.status != "skipped"]
+    # what would fail a routine anyway (its cover, a language no engine speaks) fails it before any
+    # routine is narrated, as `audiogen check` reports it
+    blocked: dict[Path, AudiogenError] = {}
+    for src in dict.fromkeys(j.source for j in todo):
+        routine = next(j.routine for j in todo if j.source == src)
+        problem = problems_before_synthesis(routine, src, [narrator])
+        if problem is not None:
+            blocked[src] = problem
+    for j in todo:
+        if j.source in blocked:
+            j.result.status, j.result.error = "failed", blocked[j.source]
+    todo = [j for j in todo if j.source not in blocked]
 
     if client is not None and todo:
         _build_on_cluster(client, todo, settings, config, options, narrator, manifest, progress)
         failed += _wrap_up(out_dir, manifest, jobs, config, options, library, True)
-        return failed + [j.result for j in jobs]
+        return _name_routines(failed + [j.result for j in jobs])
 
     # stage 1: narrate each routine that needs work (once for all its variants)
     narrations: dict[Path, Narration | AudiogenError] = {}
     routines_todo = list(dict.fromkeys(j.source for j in todo))
     first = {src: next(j for j in todo if j.source == src) for src in routines_todo}
     texts_of = {src: spoken_texts(job.routine) for src, job in first.items()}
+    # A clip the cache gives back is "shared" when this build made it for an earlier routine, and "from
+    # cache" (a cache hit) only when it was there before the build. Exact per routine from the keys its
+    # narration used; the live "clip" events go by text (the key is known once the routine is narrated).
+    made_texts: set[str] = set()
+    made_keys: set[str] = set()
+    shared_of: dict[Path, int] = {}
+
+    def clip(text: str, hit: bool, hits: list[str] | None = None) -> None:
+        if hit and hits is not None:
+            hits.append(text)
+        if not hit:
+            made_texts.add(text)
+        progress("clip", {"hit": hit, "shared": hit and text in made_texts})
+
     if len(routines_todo) > 1 and not options.dry_run:
         # every routine's missing clips in one batch, so the synthesis workers stay busy across routines
         try:
-            narrator.prefetch([(first[src].routine, texts_of[src]) for src in routines_todo],
-                              on_clip=lambda t, hit: progress("clip", {"hit": hit}))
+            narrator.prefetch([(first[src].routine, texts_of[src]) for src in routines_todo], on_clip=clip)
         except AudiogenError:
             pass  # best effort: narrate() below reports errors per routine as before
     for i, src in enumerate(routines_todo, start=1):
+        if options.dry_run:
+            break  # nothing is narrated
         job = first[src]
         texts = texts_of[src]
-        progress("narrate", {"title": job.routine.title, "index": i, "total": len(routines_todo),
-                             "clips": len(texts)})
-        if options.dry_run:
-            continue
+        about = {"title": job.routine.title, "index": i, "total": len(routines_todo), "clips": len(texts)}
+        progress("narrate", about)
+        hits: list[str] = []
         try:
-            narrations[src] = narrator.narrate(job.routine, texts,
-                                               on_clip=lambda t, hit: progress("clip", {"hit": hit}))
+            narration = narrator.narrate(job.routine, texts, on_clip=lambda t, hit, hits=hits: clip(t, hit, hits))
         except AudiogenError as e:
             narrations[src] = e
+            progress("narrated", {**about, "error": e})
+            continue
+        hit_keys = {narration.keys[t] for t in hits if t in narration.keys}
+        shared = len(hit_keys & made_keys)
+        made_keys.update(k for t, k in narration.keys.items() if k not in hit_keys)
+        narration.cache_hits -= shared
+        narrations[src], shared_of[src] = narration, shared
+        progress("narrated", {**about, "synthesized": narration.synthesized, "shared": shared,
+                              "cached": narration.cache_hits})
 
     # stage 2: plan and render every session
     lock = threading.Lock()
@@ -121,10 +193,16 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
         narration = narrations.get(job.source)
         if isinstance(narration, AudiogenError):
             job.result.status, job.result.error = "failed", narration
-        elif options.dry_run:
-            job.result.status = "planned"
+        elif options.dry_run:  # planned with estimated speech lengths (real ones for clips already cached)
+            try:
+                plan = plan_for(job.routine, narrator.cache, job.target_ms)
+                job.result.status, job.result.length_ms, job.result.estimated = "planned", plan.length_ms, \
+                    plan.estimated
+            except AudiogenError as e:
+                job.result.status, job.result.error = "failed", e
         else:
             render_job(job, narration, settings, config, narrator.cache, options, manifest, lock, cancel)
+            job.result.shared = shared_of.get(job.source, 0)
         if cancel.is_set():  # interrupted meanwhile: the one line that follows says so
             return
         with lock:
@@ -150,7 +228,7 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
 
     if not options.dry_run:
         failed += _wrap_up(out_dir, manifest, jobs, config, options, library, bool(todo))
-    return failed + [j.result for j in jobs]
+    return _name_routines(failed + [j.result for j in jobs])
 
 
 def _wrap_up(out_dir: Path, manifest: dict, jobs: list[Job], config: LibraryConfig, options: BuildOptions,
@@ -163,7 +241,8 @@ def _wrap_up(out_dir: Path, manifest: dict, jobs: list[Job], config: LibraryConf
     from audiogen.publish.indexes import write_indexes
 
     base_url = options.base_url or config.output.base_url
-    indexed = library or bool(jobs)  # routine files that all failed to load leave the folder as it was
+    # routine files that all failed leave the folder as it was (a library's indexes always list what is there)
+    indexed = library or any(j.result.status in ("built", "skipped") for j in jobs)
     try:
         write_manifest(out_dir, manifest, jobs, config, options, library, changed)
         if indexed:
