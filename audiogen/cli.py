@@ -128,6 +128,11 @@ class _Reporter:
             verb = "planned" if r.status == "planned" else "rendered"
             text = f"{verb} {info['done']}/{info['total']} sessions ({r.status}: {r.title})"
             self._show(text, final=not self.tty or info["done"] == info["total"])
+            if self.verbose and not self.quiet and r.details:
+                if self.tty and self.line:
+                    self._show(self.line, final=True)
+                for line in r.details:  # -v: what each stage did for this session
+                    click.echo(f"  {r.mp3.name if r.mp3 else r.source}: {line}", err=True)
 
     def summary(self, results) -> int:
         """Print errors, warnings and the table; return how many failed."""

@@ -341,3 +341,28 @@ def test_retries_zero_means_single_attempt(rsps, slept):
         engine.synthesize("Hello.", VoiceRequest())
     assert "after 1 attempt" in info.value.message
     assert len(rsps.calls) == 1 and slept == []
+
+
+def test_a_proxy_failure_is_summarised_naming_the_proxy(engine, monkeypatch, rsps):
+    """requests' ProxyError is a chain of urllib3 reprs: the user sees which proxy failed and what to do."""
+    monkeypatch.delenv("AUDIOGEN_OFFLINE", raising=False)
+    rsps.add_passthru("https://translate.google.com")  # a real request, through a real (refusing) proxy
+    with socket.socket() as s:  # a port with nothing listening: the proxy refuses
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
+    with pytest.raises(NetworkError) as e:
+        engine.synthesize("Hello.", VoiceRequest("en"))
+    text = e.value.format()
+    assert f"proxy http://127.0.0.1:{port}" in text and "refused" in text
+    assert "HTTPSConnectionPool" not in text and "..." not in text and "object at 0x" not in text
+    assert "HTTPS_PROXY" in (e.value.hint or "")
+
+
+def test_hints_never_suggest_a_flag_that_fails_with_the_engine_chosen(engine, monkeypatch):
+    """--engine gtts with --offline is an error: the hint after a network failure offers offline voices."""
+    from audiogen.voice.engines import gtts_engine
+
+    for hint in (gtts_engine._OFFLINE_HINT,):
+        assert "render with --offline" not in hint and "--engine piper" in hint

@@ -248,3 +248,13 @@ def test_index_html_plays_every_session_and_seeks_chapters(library):
     assert HOSTILE in text and 'Jump "here" & now' in text and "Start <b>bold</b>" in text
     # self-contained: nothing is loaded from another site
     assert not re.search(r'(src|href)="(https?:)?//', source)
+
+
+def test_the_card_shows_the_length_the_player_shows(tmp_path):
+    """Players show whole seconds, truncated: a 2.8 s session is 0:02 on its card too, not 0:03."""
+    out = tmp_path / "out"
+    add_session(out, "short", "Short", seconds=2.8)
+    write_indexes(out, ALBUM, AUTHOR)
+    page = (out / "index.html").read_text("utf-8")
+    card = page[page.index('id="short"'):]
+    assert '<p class="meta">0:02' in card and "0:03" not in card[: card.index("</article>")]

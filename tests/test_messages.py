@@ -253,3 +253,20 @@ def test_output_that_is_a_file_fails_before_synthesis(tmp_path, cache, where):
     errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and str(tmp_path / "taken.mp3") in errors[0], res.stderr
     assert "narrat" not in res.stderr and clips_in(cache) == 0
+
+
+def test_verbose_says_what_each_stage_did(tmp_path):
+    from click.testing import CliRunner
+
+    from audiogen.cli import cli
+
+    src = tmp_path / "v.yaml"
+    src.write_text("title: Verbose\nvoice: {engine: espeak}\ncue: none\nbackground: rain\nsteps:\n"
+                   "  - title: One\n    say: Rest your hands.\n    hold: 2s\n")
+    quiet = CliRunner().invoke(cli, ["build", str(src), "-o", str(tmp_path / "a")])
+    loud = CliRunner().invoke(cli, ["build", str(src), "-o", str(tmp_path / "b"), "--force", "-v"])
+    assert quiet.exit_code == 0 and loud.exit_code == 0, loud.output
+    for words in ("narrated by espeak (en-us)", "levelled (speech):", "dB on the mix", "wrote verbose.mp3",
+                  "verbose.vtt"):
+        assert words in loud.output, (words, loud.output)
+        assert words not in quiet.output

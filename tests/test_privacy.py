@@ -58,3 +58,53 @@ def test_a_piper_build_writes_nothing_outside_its_output_and_cache(tmp_path):
     stray = [p for p in tmp_path.rglob("*") if p.is_file() and out not in p.parents and cache not in p.parents
              and p != routine]
     assert not stray, sorted(map(str, stray))
+
+
+def test_an_offline_build_makes_zero_connection_attempts(tmp_path):
+    """The network blocked at the socket level in the build and every process it starts (a sitecustomize
+    on PYTHONPATH): an offline Piper build must not even try, from any dependency."""
+    pytest.importorskip("piper", reason="the Piper extra is not installed (pip install 'audiogen[piper]')")
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    log = tmp_path / "attempts.log"
+    (guard / "sitecustomize.py").write_text(f'''
+import socket
+
+LOG = {str(log)!r}
+
+
+def _refuse(what, *args):
+    with open(LOG, "a") as f:
+        f.write(f"{{what}} {{args!r}}\\n")
+    raise OSError("network blocked by the test")
+
+
+_connect = socket.socket.connect
+
+
+def connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _refuse("connect", address)
+    return _connect(self, address)
+
+
+socket.socket.connect = connect
+socket.socket.connect_ex = lambda self, address: _refuse("connect_ex", address)
+socket.getaddrinfo = lambda *a, **k: _refuse("getaddrinfo", *a)
+socket.create_connection = lambda *a, **k: _refuse("create_connection", *a)
+''')
+    routine = tmp_path / "r.yaml"
+    routine.write_text("title: Sealed\nvoice: {engine: auto}\ncue: chime\nbackground: rain\nsteps:\n"
+                       + "".join(f"  - title: S{i}\n    say: Breathe slowly, number {i}.\n    hold: 1s\n"
+                                 for i in range(6)))
+    env = {**os.environ, "PYTHONPATH": f"{guard}{os.pathsep}{ROOT}", "AUDIOGEN_CACHE_DIR": str(tmp_path / "c")}
+    env.pop("AUDIOGEN_OFFLINE", None)
+    probe = subprocess.run([sys.executable, "-c", "import socket; socket.getaddrinfo('example.org', 443)"],
+                           env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and log.read_text().startswith("getaddrinfo")  # the guard works
+    log.unlink()
+    run = subprocess.run([sys.executable, "-m", "audiogen", "build", str(routine), "-o", str(tmp_path / "out"),
+                          "--offline"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "narrated by piper" in run.stderr
+    assert not log.exists(), log.read_text()

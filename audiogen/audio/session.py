@@ -126,6 +126,8 @@ class Loudness:
 
     target: float | None
     programme: float | None
+    gain_db: float = 0.0  # on the whole mix
+    bed_gain_db: float = 0.0  # on the bed, besides
 
 
 def _lufs(x: float | None) -> float | None:
@@ -165,7 +167,7 @@ def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | 
                channels=settings.channels, sample_rate=settings.sample_rate)
     if final is not None:
         return Loudness(_lufs(final.integrated()), _lufs(final.integrated()))
-    return Loudness(_lufs(level.predicted), _lufs(level.programme))
+    return Loudness(_lufs(level.predicted), _lufs(level.programme), float(level.gain_db), float(level.bed_gain_db))
 
 
 def render_bytes(audio: SessionAudio) -> tuple[bytes, Loudness]:

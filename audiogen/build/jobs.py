@@ -51,6 +51,8 @@ class BuildResult:
     shared: int = 0
     #: `length_ms` is an estimate (a dry run plans with estimated speech lengths).
     estimated: bool = False
+    #: What each stage did, for `build -v`: engine and clips, gains, files written.
+    details: list[str] = field(default_factory=list)
 
 
 @dataclass

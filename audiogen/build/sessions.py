@@ -56,6 +56,8 @@ def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config
     cues = cue_samples(routine)
     routine, plan = plan_session(routine, narration, cues, job.target_ms)
     r.length_ms = plan.length_ms
+    r.details.append(f"narrated by {narration.engine} ({narration.voice}): {len(narration.keys)} distinct "
+                     f"phrases; planned {len(plan.events)} events, {len(plan.chapters)} chapters")
     overruns = [f"step {w.chapter!r}: {w.message}" for w in plan.warnings]
     r.warnings += overruns
     if options.strict and plan.warnings:
@@ -96,6 +98,11 @@ def complete_job(job: Job, prep: Prepared, narration: Narration, measured: Loudn
         for name in [r.mp3.name, f"{job.slug}.json", *prep.files]:
             (r.mp3.parent / name).unlink(missing_ok=True)
         raise
+    if settings.loudness is not None:
+        r.details.append(f"levelled ({settings.loudness_mode}): {measured.gain_db:+.1f} dB on the mix, "
+                         f"{measured.bed_gain_db:+.1f} dB on the bed; speech {lufs} LUFS, whole mix "
+                         f"{measured.programme} LUFS")
+    r.details.append("wrote " + ", ".join([r.mp3.name, f"{job.slug}.json", *prep.files]))
     with lock:
         manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
                               "length_ms": plan.length_ms, "engine": narration.engine,

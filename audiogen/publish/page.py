@@ -108,7 +108,7 @@ def index_html(sessions: list[dict], album: str | None, author: str | None,
 
 def _card(s: dict, author: str, collapsed: bool, folder: Path | None = None) -> str:
     title = one_line(s["title"])
-    meta = [clock(s["length_ms"])]
+    meta = [clock(s["length_ms"], floor=True)]  # as the player shows it: whole seconds, truncated
     if s["track"] is not None:
         meta.insert(0, f"#{s['track']}")
     if s["chapters"]:

@@ -69,9 +69,9 @@ MAX_CONCURRENCY = 3
 #: Peak (int16) under which decoded audio counts as silence (-60 dBFS): Google never answers a phrase with
 #: silence, so such a payload is garbage and must not be cached as the phrase's clip.
 SILENT_PEAK = 33
-_OFFLINE_HINT = (
-    "check the network connection and try again later, or render with --offline (AUDIOGEN_OFFLINE=1)"
-)
+#: What to do instead, never a flag that fails with the engine the user chose (--offline with --engine gtts).
+_OFFLINE_VOICE = "narrate with an offline voice: --engine piper (or espeak), or engine: auto, which falls back"
+_OFFLINE_HINT = f"check the network connection and try again later, or {_OFFLINE_VOICE}"
 
 # Substrings of socket errors that mean "this machine has no usable network": retrying will not help.
 _NO_NETWORK_MARKERS = {
@@ -345,7 +345,7 @@ def _classify_response(rsp) -> _Attempt:
     text = _status_text(rsp)
     if status == 429:
         return _Attempt(text, retry=True, retry_after=_retry_after(rsp.headers.get("Retry-After")),
-                        hint="Google is rate-limiting this machine; wait a while or render with --offline")
+                        hint=f"Google is rate-limiting this machine; wait a while, or {_OFFLINE_VOICE}")
     if status >= 500:
         return _Attempt(text, retry=True)
     if 200 <= status < 300:
@@ -393,9 +393,15 @@ def _classify_request_error(exc: BaseException, timeout) -> _Attempt:
         return _Attempt(f"no connection within {connect:g} s (connect timeout)", retry=True)
     if isinstance(exc, requests.exceptions.Timeout):
         return _Attempt(f"no response within {read:g} s (read timeout)", retry=True)
+    if isinstance(exc, requests.exceptions.ProxyError):  # before ConnectionError, of which it is one
+        chosen = requests.utils.get_environ_proxies("https://translate.google.com") or {}
+        proxy = chosen.get("https") or chosen.get("all") or "set in the environment"
+        refused = any(isinstance(c, ConnectionRefusedError) or "refused" in str(c).lower() for c in _causes(exc))
+        return _Attempt(f"the proxy {proxy} {'refused the connection' if refused else 'failed'}", retry=False,
+                        hint=f"check HTTPS_PROXY (the proxy set for HTTPS), or {_OFFLINE_VOICE}")
     if isinstance(exc, requests.exceptions.SSLError):
         return _Attempt(f"TLS error ({_short(exc)})", retry=False,
-                        hint="a proxy or captive portal may be intercepting HTTPS; render with --offline")
+                        hint=f"a proxy or captive portal may be intercepting HTTPS; {_OFFLINE_VOICE}")
     if isinstance(exc, requests.exceptions.ConnectionError):
         why = _no_network(exc)
         if why:  # nothing to wait for: fail fast so `auto` falls back at once
