@@ -99,7 +99,10 @@ class _Reporter:
             self.pending = ""
 
     def progress(self, kind: str, info: dict) -> None:
-        if kind == "narrate":
+        if kind == "batch":  # a log learns at once that synthesis started (routine lines follow when done)
+            self.current = f"narrating {info['routines']} routines together"
+            self._show(self.current + ("" if self.tty else ": their new phrases in one batch"), final=not self.tty)
+        elif kind == "narrate":
             self.current = f"narrating {info['index']}/{info['total']} {info['title']!r}"
             if self.tty:
                 self._show(f"{self.current}: {_clips(*self.live)}")

@@ -83,7 +83,8 @@ class BuildOptions:
     cache: ClipCache | str | Path | None = None
     #: Called with each note (which engine narrated and why, pruned files).
     notify: Callable[[str], None] | None = None
-    #: Called with progress events: ("narrate" | "clip" | "narrated" | "session", details). "narrated" comes
+    #: Called with progress events: ("batch" | "narrate" | "clip" | "narrated" | "session", details). "batch"
+    #: comes when several routines' new phrases start synthesising together. "narrated" comes
     #: when a routine's clips are all made: its counts ("synthesized", "shared", "cached") or its "error".
     progress: Progress | None = None
 

@@ -156,6 +156,7 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
 
     if len(routines_todo) > 1 and not options.dry_run:
         # every routine's missing clips in one batch, so the synthesis workers stay busy across routines
+        progress("batch", {"routines": len(routines_todo)})
         try:
             narrator.prefetch([(first[src].routine, texts_of[src]) for src in routines_todo], on_clip=clip)
         except AudiogenError:
