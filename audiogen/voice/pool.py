@@ -42,6 +42,9 @@ from audiogen.routine.errors import AudiogenError, EngineError
 #: spawn ~0.67 s; espeak: forkserver ~0.28 s, spawn ~0.3 s. Each worker inherits the parent's current
 #: directory and environment when it starts (not the server's).
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+#: Seconds terminated workers get to unwind (and reap their ffmpeg, which would otherwise outlive the
+#: build) before they are killed; a loaded machine needed more than 1 s. They exit in parallel.
+TERM_GRACE_S = 3.0
 #: Seconds a closing worker gets to finish its phrase before it is terminated.
 CLOSE_GRACE_S = 2.0
 
@@ -165,8 +168,9 @@ def _stop(workers: list[_Worker], force: bool) -> None:
     for w in workers:
         if w.proc.is_alive():
             w.proc.terminate()
-    for w in workers:
-        w.proc.join(1.0)
+    deadline = time.monotonic() + TERM_GRACE_S
+    for w in workers:  # a terminated worker unwinds: it kills and reaps its ffmpeg before it exits
+        w.proc.join(max(0.0, deadline - time.monotonic()))
         if w.proc.is_alive():
             w.proc.kill()
             w.proc.join(1.0)
