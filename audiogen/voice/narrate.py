@@ -213,36 +213,34 @@ class Narrator:
                 on_clip: Callable[[str, bool], None] | None = None) -> Narration:
         """Make sure every text has a cached clip, narrated by one engine for the whole routine."""
         explicit = self._explicit(routine)
-        skipped: list[str] = []
-        for name, got in self.options(routine):
-            if isinstance(got, str):
-                skipped.append(f"{name}: {got}")
-                continue
-            engine, voice_id, req = got
+        while True:  # an engine that fails is marked down, so the next pick is the next engine (or none)
+            engine, voice_id, req, skipped = self._pick(routine)
             try:
                 narration = self._fill(engine, voice_id, req, texts, on_clip)
             except EngineError as e:  # unreachable, rate-limited, refused: auto tries the next engine
                 if explicit:
                     raise
-                self.mark_down(name, e.message)
-                skipped.append(f"{name}: {e.message}")
+                self.mark_down(engine.name, e.message)
                 continue
             if not explicit:
                 narration.notes += self._fallback_note(engine.name, voice_id, skipped)
             return narration
-        raise _no_engine(routine, skipped)
 
     def choose(self, routine: Routine) -> tuple[Engine, str, VoiceRequest, list[str]]:
         """(engine, voice id, request, notes): the first engine that can narrate `routine`, without
         synthesising (a cluster build synthesises elsewhere and reports failures with `mark_down`)."""
-        explicit = self._explicit(routine)
+        engine, voice_id, req, skipped = self._pick(routine)
+        notes = [] if self._explicit(routine) else self._fallback_note(engine.name, voice_id, skipped)
+        return engine, voice_id, req, notes
+
+    def _pick(self, routine: Routine) -> tuple[Engine, str, VoiceRequest, list[str]]:
+        """The first engine of the routine's choice that can narrate it, and why each before it cannot."""
         skipped: list[str] = []
         for name, got in self.options(routine):
             if isinstance(got, str):
                 skipped.append(f"{name}: {got}")
                 continue
-            engine, voice_id, req = got
-            return engine, voice_id, req, [] if explicit else self._fallback_note(engine.name, voice_id, skipped)
+            return (*got, skipped)
         raise _no_engine(routine, skipped)
 
     def mark_down(self, engine: str, reason: str) -> None:
