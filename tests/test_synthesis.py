@@ -453,3 +453,32 @@ print(len(clip.samples))
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
     assert int(run.stdout.split()[-1]) > 10000  # real speech, not an empty buffer
+
+
+def test_ctrl_c_during_in_process_espeak_is_a_keyboard_interrupt_not_an_ignored_exception():
+    """Ctrl-C landing in espeak's audio callback (a C frame) was printed as 'Exception ignored' and lost."""
+    code = """
+import sys, time
+from audiogen.voice.engines import VoiceRequest
+from audiogen.voice.engines.espeak import EspeakEngine
+if len(sys.argv) > 1:  # as before the fix
+    import contextlib, audiogen.voice.engines.espeak as e; e._ctrl_c_after = contextlib.nullcontext
+engine = EspeakEngine()
+engine.synthesize("Warm up.", VoiceRequest("en"))
+print("ready", flush=True)
+try:
+    while True:
+        engine.synthesize("A long sentence to keep espeak busy in its callback for a while, again and again.",
+                          VoiceRequest("en"))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert "interrupted" in out and "Exception ignored" not in err, err
