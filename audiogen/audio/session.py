@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from audiogen.audio import sounds
+from audiogen.audio import sounds, tones
 from audiogen.audio.encode import encode_mp3
 from audiogen.audio.leveling import PEAK_CEILING_DB, LevelPlan, level_session
-from audiogen.audio.mix import Bed, mix_blocks
+from audiogen.audio.mix import Bed, mix_blocks, ms_to_samples
 from audiogen.dsp.ffmpeg import INTERNAL_RATE, samples_to_ms
 from audiogen.dsp.limiter import limit_stream
 from audiogen.dsp.loudness import LoudnessMeter, metered
@@ -28,6 +28,7 @@ from audiogen.routine.model import Routine
 from audiogen.routine.soundref import is_builtin, resolve_path
 from audiogen.voice.cache import ClipCache
 from audiogen.voice.clips import SPEECH_LUFS
+from audiogen.voice.tempo import stretch_clip, tempo_key
 
 #: Cue sounds peak here, under the voice's limited peaks.
 CUE_PEAK = 10 ** (-10 / 20)
@@ -36,6 +37,8 @@ CUE_PEAK = 10 ** (-10 / 20)
 # -- sounds ---------------------------------------------------------------------------------------
 def load_cue(ref: str, base_dir: Path | None) -> np.ndarray:
     """A cue (built-in name or file) as float32 samples at the level a session plays it."""
+    if tones.is_tone(ref):  # a breathing step's pace tone: made to its phase's length, at its own soft level
+        return tones.tone(ref)
     x = sounds.cue(ref) if is_builtin(ref, "cue") else sounds.load_sound_file(resolve_path(ref, base_dir))
     x = np.asarray(x, dtype=np.float32)
     peak = float(np.max(np.abs(x))) if len(x) else 0.0
@@ -101,6 +104,15 @@ class CachedClips:
             self._short[text] = x
         return x
 
+    def fitted(self, text: str, tempo: float) -> np.ndarray:
+        """The clip `tempo` times faster, made once and kept in the clip cache under its own key."""
+        key = tempo_key(self.keys[text], tempo)
+        if self.cache.has(key):
+            return self.cache.load(key)
+        x = stretch_clip(self[text], tempo)
+        self.cache.put(key, x)
+        return x
+
 
 # -- rendering ------------------------------------------------------------------------------------
 @dataclass
@@ -116,7 +128,17 @@ class SessionAudio:
     def load(self, event: Event) -> np.ndarray:
         if event.kind != "speech":
             return self.cues[event.sound]
+        if event.tempo != 1.0:  # a `fit: true` step: faster, pitch kept, no longer than its planned slot
+            return fitted_clip(self.clips, event.text, event.tempo)[: ms_to_samples(event.length_ms)]
         return self.clips[event.text].astype(np.float32) / 32768.0
+
+
+def fitted_clip(clips: Any, text: str, tempo: float) -> np.ndarray:
+    """The clip of `text` played `tempo` times faster, float32: from the clip cache when the clips come
+    from it (stretched once, then kept there), else stretched here."""
+    if isinstance(clips, CachedClips):
+        return clips.fitted(text, tempo).astype(np.float32) / 32768.0
+    return stretch_clip(np.asarray(clips[text]), tempo).astype(np.float32) / 32768.0
 
 
 @dataclass(frozen=True)

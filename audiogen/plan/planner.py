@@ -25,6 +25,11 @@ DEFAULT_REMAINING = Phrases.model_fields["remaining"].default
 MAX_SESSION_MS = 12 * 3_600_000
 #: Shortest gap kept between a reminder and other speech.
 REMINDER_GAP_MS = 250
+#: Fastest a `fit: true` step's speech is played to fit its duration (pitch preserved).
+MAX_FIT_TEMPO = 1.25
+#: Clips start this long before their first sound (voice/clips.py trims their edges to 30 ms): a countdown
+#: number or a breathing word starts this much early, so it is heard on its second or its phase.
+SPEECH_LEAD_MS = 30
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Event:
     text: str | None = None
     sound: str | None = None
     chapter: int = 0
+    tempo: float = 1.0  # speech played this much faster (a `fit: true` step), pitch preserved
 
     @property
     def length_ms(self) -> int:
@@ -67,6 +73,21 @@ class PlanWarning:
     message: str
 
 
+@dataclass(frozen=True)
+class PlanFit:
+    """A `fit: true` run whose speech is sped up to end within its duration."""
+
+    chapter: str
+    planned_ms: int
+    natural_ms: int  # what the run would need at normal tempo
+    tempo: float
+
+    @property
+    def message(self) -> str:
+        return (f"speech sped up {self.tempo:.2f}x to fit the step's {format_ms(self.planned_ms)} "
+                f"(it needs {format_ms(self.natural_ms)} at normal speed)")
+
+
 @dataclass
 class Plan:
     title: str
@@ -75,6 +96,7 @@ class Plan:
     events: list[Event]
     warnings: list[PlanWarning] = field(default_factory=list)
     estimated: bool = False
+    fits: list[PlanFit] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -85,9 +107,11 @@ class Plan:
                 {k: v for k, v in asdict(c).items() if v is not None} for c in self.chapters
             ],
             "events": [
-                {k: v for k, v in asdict(e).items() if v not in (None, "")} for e in self.events
+                {k: v for k, v in asdict(e).items() if v not in (None, "") and (k != "tempo" or v != 1.0)}
+                for e in self.events
             ],
             "warnings": [asdict(w) for w in self.warnings],
+            "fitted": [{**asdict(f), "message": f.message} for f in self.fits],
         }
 
 
@@ -117,10 +141,16 @@ class _Builder:
         self.sound_ms = sound_ms
         self.events: list[Event] = []
         self.chapter = 0
+        self.tempo = 1.0  # speech of the run being laid out plays this much faster (fit: true)
+        self.fitted: tuple[int, float] | None = None  # the run just laid out: (natural length, tempo)
+        self.run_warnings: list[tuple[int, int, str]] = []  # the run just laid out: (planned, real, message)
 
     def speech(self, at: int, text: str, role: str) -> int:
-        end = at + max(1, int(self.speech_ms(text)))
-        self.events.append(Event("speech", at, end, role=role, text=text, chapter=self.chapter))
+        ms = max(1, int(self.speech_ms(text)))
+        if self.tempo != 1.0:
+            ms = max(1, -(-ms * 1000 // round(self.tempo * 1000)))  # ceil(ms / tempo)
+        end = at + ms
+        self.events.append(Event("speech", at, end, role=role, text=text, chapter=self.chapter, tempo=self.tempo))
         return end
 
     def cue(self, at: int, sound: str, role: str = "cue") -> int:
@@ -152,6 +182,7 @@ def plan_routine(
     b = _Builder(speech_ms, sound_ms)
     chapters: list[Chapter] = []
     warnings: list[PlanWarning] = []
+    fits: list[PlanFit] = []
     phrases = routine.phrases
     t = 0
 
@@ -173,6 +204,10 @@ def plan_routine(
             chapters.append(Chapter(title, start, end, step=index, side=side, planned_ms=step.duration))
             if warn:
                 warnings.append(PlanWarning(title, warn[0], warn[1], warn[2]))
+            if b.fitted is not None:
+                fits.append(PlanFit(title, step.duration, b.fitted[0], b.fitted[1]))
+            for planned, real, message in b.run_warnings:
+                warnings.append(PlanWarning(title, planned, real, message))
             t = end
 
     if routine.outro:
@@ -195,7 +230,7 @@ def plan_routine(
             hint="shorten holds, durations or repeats, or split the routine",
         )
     events = _with_silences(sorted(b.events, key=lambda e: (e.start_ms, e.end_ms)), chapters)
-    return Plan(routine.title, t, chapters, events, warnings, estimated)
+    return Plan(routine.title, t, chapters, events, warnings, estimated, fits)
 
 
 def _plan_run(b: _Builder, routine: Routine, step: Step, side: str | None, start: int, t: int,
@@ -203,6 +238,61 @@ def _plan_run(b: _Builder, routine: Routine, step: Step, side: str | None, start
     """Lay out one run of a step (one side) from `t`; returns its end and an overlong warning."""
     budget_start = t
     first_event = len(b.events)
+    b.fitted, b.run_warnings = None, []
+    content_end = _lay_run(b, routine, step, side, t, phrases)
+    fit = step.fit if step.fit is not None else routine.fit
+    if fit and step.duration is not None and content_end > budget_start + step.duration:
+        content_end = _fit_run(b, routine, step, side, budget_start, content_end, phrases, first_event)
+    warn = None
+    if step.duration is not None:
+        planned_end = budget_start + step.duration
+        if content_end > planned_end:
+            real = content_end - budget_start
+            warn = (step.duration, real, f"speech needs {format_ms(real)} but the step lasts "
+                    f"{format_ms(step.duration)}: the step grows by {format_ms(real - step.duration)}"
+                    + (f" (more than {MAX_FIT_TEMPO:g}x faster would fit it)" if fit else ""))
+            end = content_end
+        else:
+            end = planned_end
+    else:
+        end = content_end
+    if step.countdown:
+        _countdown(b, step, phrases, budget_start, end, first_event)
+    if step.remind:
+        end = _reminders(b, step, phrases, budget_start, end, first_event)
+    return end, warn
+
+
+def _fit_run(b: _Builder, routine: Routine, step: Step, side: str | None, budget_start: int, content_end: int,
+             phrases, first_event: int) -> int:
+    """Lay the run out again with its speech faster (at most MAX_FIT_TEMPO) so it ends within its duration;
+    returns the new content end, or the old one (at normal tempo) when even that is not enough."""
+    natural = content_end - budget_start
+    spoken = [e for e in b.events[first_event:] if e.kind == "speech"]
+    speech = sum(e.length_ms for e in spoken)
+    other = natural - speech  # cue, gaps, pauses, hold: they keep their length
+    room = step.duration - other - len(spoken)  # each clip's length rounds up by under 1 ms
+    if speech <= 0 or room <= 0 or speech / room > MAX_FIT_TEMPO:
+        return content_end
+    tempo = max(1.001, -(-speech * 1000 // room) / 1000)  # rounded up to 0.001
+    while tempo <= MAX_FIT_TEMPO:
+        del b.events[first_event:]
+        b.tempo = tempo
+        try:
+            end = _lay_run(b, routine, step, side, budget_start, phrases)
+        finally:
+            b.tempo = 1.0
+        if end <= budget_start + step.duration:
+            b.fitted = (natural, tempo)
+            return end
+        tempo = round(tempo + 0.005, 3)  # repeat slots can round against us: a little faster
+    del b.events[first_event:]
+    return _lay_run(b, routine, step, side, budget_start, phrases)
+
+
+def _lay_run(b: _Builder, routine: Routine, step: Step, side: str | None, t: int, phrases) -> int:
+    """The run's own content from `t` (cue, prompt, speech, repeats, hold, breathing); returns its end."""
+    budget_start = t
     if routine.cue:
         t = b.cue(t, routine.cue) + CUE_GAP_MS
     if side is not None:
@@ -224,22 +314,59 @@ def _plan_run(b: _Builder, routine: Routine, step: Step, side: str | None, start
             t = max(slot + every, end + (GAP_MS // 2))
     if step.hold:
         t += step.hold
-    content_end = t
-    warn = None
-    if step.duration is not None:
-        planned_end = budget_start + step.duration
-        if content_end > planned_end:
-            real = content_end - budget_start
-            warn = (step.duration, real, f"speech needs {format_ms(real)} but the step lasts "
-                    f"{format_ms(step.duration)}: the step grows by {format_ms(real - step.duration)}")
-            end = content_end
+    if step.breathe is not None:
+        t = _breathe(b, step, phrases, t)
+    return t
+
+
+#: The phrase spoken at the start of each breathing phase, and the tone (if any) under it.
+_PHASE_WORDS = {"in": "breathe_in", "hold": "breathe_hold", "out": "breathe_out", "hold_after": "breathe_hold"}
+_PHASE_TONES = {"in": "rise", "out": "fall"}
+
+
+def tone_ref(kind: str, ms: int) -> str:
+    """The sound name of a pace tone: `tone:rise:4000` rises over 4 s (audio/tones.py makes it)."""
+    return f"tone:{kind}:{ms}"
+
+
+def _breathe(b: _Builder, step: Step, phrases, t: int) -> int:
+    """Breathing rounds from `t`: every phase starts exactly `t + (sum of the phases before it)` ms in, with
+    its word (in the spoken rounds) and its tone (with tones: true); returns the end of the last phase."""
+    br = step.breathe
+    spoken = br.spoken_rounds()
+    phases = br.phases()
+    for r in range(br.rounds):
+        for name, ms in phases:
+            if br.tones and name in _PHASE_TONES:
+                ref = tone_ref(_PHASE_TONES[name], ms)
+                b.sound_ms(ref)  # named, so sound_refs() lists it; its length is the phase's, exactly
+                b.events.append(Event("cue", t, t + ms, role="tone", sound=ref, chapter=b.chapter))
+            if r < spoken:
+                word = getattr(phrases, _PHASE_WORDS[name])
+                at = max(0, t - SPEECH_LEAD_MS)
+                end = b.speech(at, word, "breathe")
+                if end > t + ms and r == 0:
+                    b.run_warnings.append((ms, end - t, f"the phase word {word!r} ({format_ms(end - at)}) is "
+                                           f"longer than its {format_ms(ms)} {name} phase"))
+            t += ms
+    return t
+
+
+def _countdown(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int) -> None:
+    """The last `countdown` seconds of the run counted down, each number (or tick) starting on its second."""
+    n = step.countdown
+    window = run_end - n * 1000
+    busy = [e for e in b.events[first_event:] if e.kind == "speech" and e.end_ms > window - SPEECH_LEAD_MS]
+    if busy:
+        b.run_warnings.append((n * 1000, busy[-1].end_ms - window, f"speech runs into the {n}s countdown: "
+                               "the numbers play over it (shorten the text or lengthen the step)"))
+    for k in range(n, 0, -1):
+        second = run_end - k * 1000
+        if step.count:
+            word = phrases.counts[k - 1] if k <= len(phrases.counts) else str(k)
+            b.speech(max(run_start, second - SPEECH_LEAD_MS), word, "countdown")
         else:
-            end = planned_end
-    else:
-        end = content_end
-    if step.remind:
-        end = _reminders(b, step, phrases, budget_start, end, first_event)
-    return end, warn
+            b.cue(second, "tick", "tick")
 
 
 def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int) -> int:
@@ -253,6 +380,9 @@ def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, f
         n = spoken_seconds(r) if phrases.remaining == DEFAULT_REMAINING else str(round(r / 1000))
         text = phrases.remaining.replace("{n}", n)
         wanted.append((run_end - r, text))
+    # a countdown owns the run's last seconds: nothing is moved onto it, or past it
+    countdown = min((e.start_ms for e in b.events[first_event:] if e.role in ("countdown", "tick")
+                     and step.countdown), default=None)
     for at, text in sorted(wanted):
         busy = sorted((e.start_ms, e.end_ms) for e in b.events[first_event:] if e.kind != "silence")
         length_ms = max(1, int(b.speech_ms(text)))
@@ -260,6 +390,13 @@ def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, f
         for s, e in busy:
             if at < e + REMINDER_GAP_MS and at + length_ms + REMINDER_GAP_MS > s:
                 at = e + REMINDER_GAP_MS
+        if countdown is not None and at + length_ms + REMINDER_GAP_MS > countdown:
+            at = countdown - REMINDER_GAP_MS - length_ms  # just before the countdown, if there is room
+            if any(at < e + REMINDER_GAP_MS and at + length_ms + REMINDER_GAP_MS > s for s, e in busy
+                   if s < countdown) or at < run_start:
+                b.run_warnings.append((step.countdown * 1000, length_ms, f"the reminder {text!r} has no room "
+                                       "before the countdown: left out"))
+                continue
         b.speech(at, text, "reminder")
         run_end = max(run_end, at + length_ms + REMINDER_GAP_MS)
     return run_end
@@ -290,7 +427,8 @@ def format_plan(plan: Plan) -> str:
         first = True
         for e in (e for e in plan.events if e.chapter == ci):
             what = {
-                "speech": f'"{_short(e.text or "")}"' + (f" ({e.role})" if e.role not in ("say",) else ""),
+                "speech": f'"{_short(e.text or "")}"' + (f" ({e.role})" if e.role not in ("say",) else "")
+                + (f" at {e.tempo:.2f}x" if e.tempo != 1.0 else ""),
                 "cue": f"[{e.sound}]",
                 "silence": "silence",
             }[e.kind]

@@ -1,7 +1,8 @@
 """Length variants: stretch or shrink a routine to a target total length (pure, like the planner).
 
-Only silence scales: `hold`, `duration`, `every` (and so the reminders inside them); speech, cues,
-markup pauses and the fixed gaps never do. The plan's length is monotonic in the scale factor, so a
+Only silence scales: `hold`, `duration`, `every` (and so the reminders inside them), and the number of
+breathing rounds (never a breathing phase's length: the pace is the exercise); speech, cues, markup pauses
+and the fixed gaps never do. The plan's length is monotonic in the scale factor, so a
 bisection finds the factor that comes closest from below (or says speech alone is too long). One factor
 alone rarely lands on the millisecond: every scaled value is rounded to whole ms, and a value that plays
 several times (each side, each repeat slot, equal holds rounding together) moves the length in jumps of
@@ -38,6 +39,8 @@ def scale_routine(routine: Routine, k: float) -> Routine:
             update["duration"] = max(1, round(step.duration * k))
         if step.every is not None:
             update["every"] = max(1, round(step.every * k))
+        if step.breathe is not None:  # the breath keeps its pace: more or fewer rounds, never longer phases
+            update["breathe"] = step.breathe.model_copy(update={"rounds": max(1, round(step.breathe.rounds * k))})
         steps.append(_step_update(step, update))
     scaled = routine.model_copy(update={"steps": steps})
     return scaled

@@ -295,7 +295,7 @@ def _problem(model: type[BaseModel], first: dict, marks: _Marks, path: str, base
     if kind == "extra_forbidden":
         key = loc[-1]
         owner = _model_at(model, loc[:-1])
-        allowed = list(owner.model_fields) if owner else []
+        allowed = [f.alias or name for name, f in owner.model_fields.items()] if owner else []
         close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
         msg = f"unknown key {quote(key)}"
         hint = f"did you mean {close[0]!r}?" if close else (

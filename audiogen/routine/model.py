@@ -142,9 +142,82 @@ class Phrases(StrictModel):
     )
     counts: list[Text] = Field(default_factory=lambda: list(DEFAULT_COUNTS), min_length=1)
     side_prompt: Text = Field("Now the {side} side.", description="{side} is the side's name")
+    breathe_in: Text = Field("Breathe in.", description="spoken at the start of each inhale of a breathe step")
+    breathe_hold: Text = Field("Hold.", description="spoken at the start of each hold (and hold_after)")
+    breathe_out: Text = Field("Breathe out.", description="spoken at the start of each exhale")
 
     def is_default(self) -> bool:
         return self == Phrases()
+
+
+_BOOL_WORDS = {w: True for w in ("true", "yes", "on", "t", "y", "1")} | {
+    w: False for w in ("false", "no", "off", "f", "n", "0")}
+#: Rounds of a breathing step whose phases are spoken with `words: first`.
+WORDS_FIRST_ROUNDS = 2
+#: Longest countdown (seconds): counts beyond the `counts` phrases are read as digits.
+MAX_COUNTDOWN = 30
+
+
+class Breathe(StrictModel):
+    """Paced breathing: rounds of inhale, hold, exhale and hold_after, each phase on its planned sample."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_default=True,
+                              populate_by_name=True)
+
+    in_: Duration = Field("4s", alias="in", description="inhale (0: none)")
+    hold: Duration = Field("0s", description="hold after the inhale (0: none)")
+    out: Duration = Field("6s", description="exhale (0: none)")
+    hold_after: Duration = Field("0s", description="hold after the exhale (0: none)")
+    rounds: int = Field(6, ge=1, le=MAX_REPEAT)
+    tones: bool = Field(False, description="a soft tone rising through each inhale and falling through each exhale")
+    words: bool | int | Literal["first"] = Field(
+        True, description=f"speak the phase words: true, false, first (the first {WORDS_FIRST_ROUNDS} rounds) "
+        "or a number of rounds")
+
+    @field_validator("words", mode="before")
+    @classmethod
+    def _words_rounds(cls, v: Any) -> Any:
+        """One clear error for the union: true/false (pydantic's words), first, or a whole number >= 0."""
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, int) and v >= 0:
+            return v
+        if isinstance(v, str):
+            word = v.strip().lower()
+            if word == "first":
+                return "first"
+            if word in _BOOL_WORDS:
+                return _BOOL_WORDS[word]
+            if word.isdigit():
+                return int(word)
+        raise ValueError("words is true, false, first (the first rounds) or a number of rounds, e.g. 2")
+
+    @model_validator(mode="after")
+    def _something(self) -> Breathe:
+        if self.in_ + self.hold + self.out + self.hold_after == 0:
+            raise ValueError("a breathing round needs some length: in, hold, out or hold_after above 0s")
+        if not self.tones and self.spoken_rounds() == 0:
+            raise ValueError("with words: false and no tones the breathing is silent: set tones: true")
+        return self
+
+    def spoken_rounds(self) -> int:
+        """How many rounds (from the first) have their phase words spoken."""
+        if self.words is True:
+            return self.rounds
+        if self.words is False:
+            return 0
+        if self.words == "first":
+            return min(self.rounds, WORDS_FIRST_ROUNDS)
+        return min(self.rounds, int(self.words))
+
+    def phases(self) -> list[tuple[str, int]]:
+        """(phase, ms) of one round, zero-length phases left out."""
+        return [(n, ms) for n, ms in (("in", self.in_), ("hold", self.hold), ("out", self.out),
+                                      ("hold_after", self.hold_after)) if ms > 0]
+
+    @property
+    def round_ms(self) -> int:
+        return self.in_ + self.hold + self.out + self.hold_after
 
 
 class Step(StrictModel):
@@ -160,6 +233,11 @@ class Step(StrictModel):
     sides: list[Text] | None = Field(None, min_length=1, max_length=10)
     side_prompt: Text | None = None
     remind: Remind | None = None
+    breathe: Breathe | None = Field(None, description="paced breathing rounds after the speech")
+    fit: bool | None = Field(None, description="speed the speech up (at most 1.25x) to fit a duration "
+                             "(default: the routine's fit)")
+    countdown: int | None = Field(None, ge=1, le=MAX_COUNTDOWN,
+                                  description="count down the last seconds of each run (count: false: ticks)")
 
     _check_say = field_validator("say", "side_prompt")(classmethod(lambda cls, v: _check_markup(v)))
 
@@ -188,8 +266,31 @@ class Step(StrictModel):
                     raise ValueError(f"a reminder {r / 1000:g}s before the end does not fit in the step's "
                                      f"{silence / 1000:g}s of hold and repeats: it would start before them "
                                      "(give the step a duration, or a longer hold)")
-        if self.say is None and self.repeat is None and self.hold is None and self.duration is None:
-            raise ValueError("a step needs something to play: say, hold, duration or repeat")
+        if self.breathe is not None:
+            for key in ("hold", "duration", "repeat", "every", "remind", "countdown"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"a breathe step times itself: remove {key} (the rounds and phases "
+                                     "set its length)")
+        if self.fit and self.duration is None:
+            raise ValueError("fit needs duration: it speeds speech up to fit the step's length")
+        if self.countdown is not None:
+            if self.duration is not None:
+                room = self.duration
+            else:
+                room = (self.hold or 0) + (self.repeat * self.every if self.repeat and self.every else 0)
+            if self.countdown * 1000 > room:
+                raise ValueError(f"a {self.countdown}s countdown does not fit in the step's "
+                                 f"{room / 1000:g}s of " + ("duration" if self.duration is not None
+                                                            else "hold and repeats")
+                                 + ": give it a longer duration or hold")
+            if self.remind is not None:
+                for r in self.remind.remaining:
+                    if r <= self.countdown * 1000:
+                        raise ValueError(f"a reminder {r / 1000:g}s before the end falls in the "
+                                         f"{self.countdown}s countdown: remind earlier or count down less")
+        if (self.say is None and self.repeat is None and self.hold is None and self.duration is None
+                and self.breathe is None):
+            raise ValueError("a step needs something to play: say, hold, duration, repeat or breathe")
         return self
 
 
@@ -210,6 +311,7 @@ class Routine(StrictModel):
     artist: str | None = None
     genre: str | None = None
     cover: str | None = Field(None, description="cover image path (png/jpg)")
+    fit: bool = Field(False, description="duration steps speed their speech up (at most 1.25x) to fit")
     loudness: float | None = Field(
         None, ge=-40, le=-5,
         description="LUFS target of this routine's sessions (null: not levelled); default: the library's "
@@ -232,6 +334,10 @@ class Routine(StrictModel):
             prompt = s.side_prompt or self.phrases.side_prompt if s.sides else None
             reminders = (s.remind.halfway + len(s.remind.remaining)) if s.remind else 0
             per_run = (self.cue is not None) + _sounds(prompt) + _sounds(s.say) + (s.repeat or 0) + reminders
+            per_run += s.countdown or 0
+            if s.breathe is not None:
+                b = s.breathe
+                per_run += len(b.phases()) * b.spoken_rounds() + 2 * b.tones * b.rounds
             events += per_run * len(s.sides or [None])
         if events > MAX_EVENTS:
             raise ValueError(f"the session would play {events:,} sounds (cues, spoken items, counts, reminders); "
@@ -290,8 +396,17 @@ _STEP_RULES = [
     {"if": _given("repeat"), "then": {"anyOf": [_given("every"), _given("duration")]},
      "description": "repeat needs every or duration"},
     {"if": _given("side_prompt"), "then": _given("sides"), "description": "side_prompt needs sides"},
-    {"anyOf": [_given(k) for k in ("say", "hold", "duration", "repeat")],
-     "description": "a step needs something to play: say, hold, duration or repeat"},
+    {"anyOf": [_given(k) for k in ("say", "hold", "duration", "repeat", "breathe")],
+     "description": "a step needs something to play: say, hold, duration, repeat or breathe"},
+    {"if": _given("breathe"), "then": {"not": {"anyOf": [
+        _given(k) for k in ("hold", "duration", "repeat", "every", "remind", "countdown")]}},
+     "description": "a breathe step times itself: no hold, duration, repeat, every, remind or countdown"},
+    {"if": {"required": ["fit"], "properties": {"fit": {"anyOf": [
+        {"const": True}, {"const": 1}, {"type": "string", "pattern": _one_of_words("true", "yes", "on", "t", "y", "1")},
+    ]}}},
+     "then": _given("duration"), "description": "fit needs duration"},
+    {"if": _given("countdown"), "then": {"anyOf": [_given(k) for k in ("duration", "hold", "every")]},
+     "description": "countdown needs a duration, hold or repeat slots to count down in"},
 ]
 
 
@@ -335,6 +450,14 @@ def routine_schema() -> dict:
     step["properties"]["repeat"]["anyOf"].insert(
         1, {"type": "string", "pattern": rf"^\s*\+?0*([1-9]\d{{0,2}}|{MAX_REPEAT})(\.0*)?\s*$"})
     step["allOf"] = _STEP_RULES
+    rounds = defs["Breathe"]["properties"]["rounds"]
+    number = {k: rounds.pop(k) for k in ("type", "minimum", "maximum")}
+    rounds["anyOf"] = [number, {"type": "string", "pattern": rf"^\s*\+?0*([1-9]\d{{0,2}}|{MAX_REPEAT})(\.0*)?\s*$"}]
+    step["properties"]["countdown"]["anyOf"].insert(
+        1, {"type": "string", "pattern": rf"^\s*\+?0*([1-9]|[12]\d|{MAX_COUNTDOWN})(\.0*)?\s*$"})
+    words = defs["Breathe"]["properties"]["words"]
+    words["anyOf"] = [_BOOL_SCHEMA, {"type": "integer", "minimum": 0},
+                      {"type": "string", "pattern": r"^\s*(" + _ci("first") + r"|\d+)\s*$"}]
     speed = defs["Voice"]["properties"]["speed"]
     number = {k: speed.pop(k) for k in ("type", "minimum", "maximum")}
     speed["anyOf"] = [number, {"type": "string", "pattern": r"^\s*\+?(0*(0?\.[5-9]\d*|1(\.\d*)?)|0*2(\.0*)?)\s*$"}]
