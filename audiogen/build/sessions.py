@@ -58,6 +58,12 @@ def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config
     r.length_ms = plan.length_ms
     r.details.append(f"narrated by {narration.engine} ({narration.voice}): {len(narration.keys)} distinct "
                      f"phrases; planned {len(plan.events)} events, {len(plan.chapters)} chapters")
+    for fit in plan.fits:  # reported, not a warning: the step lands on its duration as written
+        note = f"{job.source.name}: step {fit.chapter!r}: {fit.message}"
+        r.notes.append(note)
+        r.details.append(note)
+        if options.notify:
+            options.notify(note)
     overruns = [f"step {w.chapter!r}: {w.message}" for w in plan.warnings]
     r.warnings += overruns
     if options.strict and plan.warnings:
