@@ -211,3 +211,49 @@ def test_the_holds_are_quiet_and_the_step_is_a_chapter(built):
         hold = window(audio, e["end_ms"] + 20, e["end_ms"] + HOLD - 20)
         assert float(np.max(np.abs(hold))) < 0.003
     assert [c["title"] for c in timeline["chapters"]] == ["Intro", "Breathe", "Outro"]
+
+
+WORDS_ROUTINE = """\
+title: Spoken breathing
+voice: {engine: espeak}
+cue: none
+intro: Breathe with me.
+steps:
+  - title: Breathe
+    breathe: {in: 3s, hold: 1500ms, out: 3500ms, hold_after: 1s, rounds: 4, words: first}
+outro: Done.
+"""
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("breathe-words")
+    src = tmp / "words.yaml"
+    src.write_text(WORDS_ROUTINE)
+    [r] = build([src], BuildOptions(out_dir=tmp / "out"))
+    assert r.status == "built", r.error
+    return r, decode(r.mp3), json.loads((tmp / "out" / f"{r.mp3.stem}.json").read_text())
+
+
+def word_onset_ms(x: np.ndarray, at_ms: int) -> float:
+    """The first sample within 30 dB of the word's peak, searched from 150 ms before `at_ms`."""
+    region = window(x, at_ms - 150, at_ms + 500)
+    level = 10 ** (-30 / 20) * float(np.max(np.abs(region)))
+    return at_ms - 150 + int(np.flatnonzero(np.abs(region) > level)[0]) * 1000 / RATE
+
+
+def test_spoken_phase_words_are_heard_on_their_phases_in_the_first_rounds(spoken):
+    r, audio, timeline = spoken
+    assert r.warnings == []
+    ch = next(c for c in timeline["chapters"] if c["title"] == "Breathe")
+    words = [e for e in timeline["events"] if e.get("role") == "breathe"]
+    t0 = words[0]["start_ms"] + SPEECH_LEAD_MS
+    phases = [t0 + r * 9000 + off for r in range(4) for off in (0, 3000, 4500, 8000)]
+    assert ch["end_ms"] == phases[-1] + 1000  # the last hold_after ends the step
+    assert [w["start_ms"] + SPEECH_LEAD_MS for w in words] == phases[:8]  # words: first = 2 rounds
+    assert [w["text"] for w in words[:4]] == ["Breathe in.", "Hold.", "Breathe out.", "Hold."]
+    misses = [word_onset_ms(audio, p) - p for p in phases[:8]]
+    print(f"phase word onsets vs plan: {min(misses):+.1f} to {max(misses):+.1f} ms")
+    assert max(abs(m) for m in misses) <= 10, misses
+    quiet = window(audio, phases[8] - 200, ch["end_ms"])  # rounds 3 and 4: no words, no tones
+    assert float(np.max(np.abs(quiet))) < 0.003

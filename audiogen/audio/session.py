@@ -22,7 +22,7 @@ from audiogen.audio.mix import Bed, mix_blocks, ms_to_samples
 from audiogen.dsp.ffmpeg import INTERNAL_RATE, samples_to_ms
 from audiogen.dsp.limiter import limit_stream
 from audiogen.dsp.loudness import LoudnessMeter, metered
-from audiogen.plan.planner import Event, Plan, sound_refs
+from audiogen.plan.planner import SPEECH_LEAD_MS, Event, Plan, sound_refs
 from audiogen.routine.library import OutputSettings
 from audiogen.routine.model import Routine
 from audiogen.routine.soundref import is_builtin, resolve_path
@@ -130,7 +130,29 @@ class SessionAudio:
             return self.cues[event.sound]
         if event.tempo != 1.0:  # a `fit: true` step: faster, pitch kept, no longer than its planned slot
             return fitted_clip(self.clips, event.text, event.tempo)[: ms_to_samples(event.length_ms)]
-        return self.clips[event.text].astype(np.float32) / 32768.0
+        x = self.clips[event.text].astype(np.float32) / 32768.0
+        if event.role in ON_TIME_ROLES:
+            return heard_at(x, ms_to_samples(SPEECH_LEAD_MS))
+        return x
+
+
+#: Speech heard on a planned instant (countdown numbers, breathing words): the planner starts the event
+#: SPEECH_LEAD_MS early, and the clip is shifted so its onset falls exactly that far in.
+ON_TIME_ROLES = ("countdown", "breathe")
+#: A word's onset: its first sample within this many dB of its peak (a clip's trimmed edge varies by the
+#: sound it starts with: 0-30 ms of breath or fricative before the word is heard).
+ONSET_DB = -40.0
+
+
+def heard_at(x: np.ndarray, lead: int) -> np.ndarray:
+    """`x` shifted so its onset (first sample within ONSET_DB of its peak) is at sample `lead`."""
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    if peak <= 0:
+        return x
+    onset = int(np.argmax(np.abs(x) > peak * 10 ** (ONSET_DB / 20)))
+    if onset >= lead:
+        return x[onset - lead :]
+    return np.concatenate([np.zeros(lead - onset, dtype=x.dtype), x])
 
 
 def fitted_clip(clips: Any, text: str, tempo: float) -> np.ndarray:

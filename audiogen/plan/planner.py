@@ -27,8 +27,9 @@ MAX_SESSION_MS = 12 * 3_600_000
 REMINDER_GAP_MS = 250
 #: Fastest a `fit: true` step's speech is played to fit its duration (pitch preserved).
 MAX_FIT_TEMPO = 1.25
-#: Clips start this long before their first sound (voice/clips.py trims their edges to 30 ms): a countdown
-#: number or a breathing word starts this much early, so it is heard on its second or its phase.
+#: A countdown number or a breathing word starts this much before its second or phase, and the renderer
+#: puts the word's onset this far into it (clips keep up to 30 ms of quiet edge, voice/clips.py), so it is
+#: heard on the instant.
 SPEECH_LEAD_MS = 30
 
 

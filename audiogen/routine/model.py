@@ -431,7 +431,8 @@ def routine_schema() -> dict:
 
     Not expressible here, so only the loader refuses them: reminders longer than their step's silence, the
     limits on step runs and sounds per session, markup inside text, sound files that do not exist, text
-    durations over 24 h, and durations that round to 0 ms (`every: 0.0001`).
+    durations over 24 h, and durations that round to 0 ms (`every: 0.0001`); countdowns longer than their
+    step or over a reminder, breathing rounds of no length, and silent breathing (no words, no tones).
     """
     schema = _lax(Routine.model_json_schema())
     defs, props = schema["$defs"], schema["properties"]
