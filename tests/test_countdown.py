@@ -42,8 +42,17 @@ def test_numbers_start_on_the_last_seconds():
 def test_count_false_ticks_on_the_seconds():
     plan = plan_of("say: Hold.\n    duration: 10s\n    countdown: 3\n    count: false")
     end = run_end(plan)
-    ticks = [e for e in plan.events if e.role == "tick"]
+    ticks = [e for e in plan.events if e.role == "countdown"]
     assert [(e.kind, e.sound, e.start_ms) for e in ticks] == [("cue", "tick", end - k * 1000) for k in (3, 2, 1)]
+
+
+def test_repeat_ticks_do_not_count_as_the_countdown_for_reminders():
+    plan = plan_of("say: Go.\n    duration: 20s\n    repeat: 3\n    count: false\n    countdown: 3\n"
+                   "    remind: {halfway: true}")
+    [halfway] = [e for e in plan.events if e.role == "reminder"]
+    start = plan.chapters[1].start_ms
+    assert abs(halfway.start_ms - (start + 10_000)) < 1500  # still near halfway, before the countdown
+    assert halfway.end_ms < run_end(plan) - 3000
 
 
 def test_each_side_counts_down_and_a_hold_step_too():

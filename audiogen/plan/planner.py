@@ -367,7 +367,7 @@ def _countdown(b: _Builder, step: Step, phrases, run_start: int, run_end: int, f
             word = phrases.counts[k - 1] if k <= len(phrases.counts) else str(k)
             b.speech(max(run_start, second - SPEECH_LEAD_MS), word, "countdown")
         else:
-            b.cue(second, "tick", "tick")
+            b.cue(second, "tick", "countdown")
 
 
 def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int) -> int:
@@ -382,8 +382,7 @@ def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, f
         text = phrases.remaining.replace("{n}", n)
         wanted.append((run_end - r, text))
     # a countdown owns the run's last seconds: nothing is moved onto it, or past it
-    countdown = min((e.start_ms for e in b.events[first_event:] if e.role in ("countdown", "tick")
-                     and step.countdown), default=None)
+    countdown = min((e.start_ms for e in b.events[first_event:] if e.role == "countdown"), default=None)
     for at, text in sorted(wanted):
         busy = sorted((e.start_ms, e.end_ms) for e in b.events[first_event:] if e.kind != "silence")
         length_ms = max(1, int(b.speech_ms(text)))
