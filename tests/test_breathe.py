@@ -195,9 +195,12 @@ def test_phase_boundaries_land_within_10ms_over_20_rounds(built):
 
 def test_tones_rise_through_inhales_and_fall_through_exhales(built):
     _, audio, timeline = built
-    for e in (e for e in timeline["events"] if e.get("role") == "tone"):
+    tones = [e for e in timeline["events"] if e.get("role") == "tone"]
+    for e in tones:
         s, end = e["start_ms"], e["end_ms"]
         first, last = peak_hz(window(audio, s + 30, s + 330)), peak_hz(window(audio, end - 600, end - 300))
+        if e is tones[0] or e is tones[1]:
+            print(f"{e['sound']}: {first:.0f} Hz -> {last:.0f} Hz")
         if e["sound"].startswith("tone:rise"):
             assert first < 240 < 280 < last, (e, first, last)
         else:
