@@ -13,6 +13,8 @@ import textwrap
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiogen.audio import checks
 from audiogen.audio.session import SessionAudio, load_cue, render_audio
@@ -272,3 +274,20 @@ def test_limit_stream_reports_its_deepest_cut_and_the_samples_over_full_scale():
     [clip] = checks.clipping(plan, stats)
     assert lim.chapter == clip.chapter == "B" and checks.clock(lim.at_ms) == "00:07"
 
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["speech", "cue"]), st.integers(0, 20_000), st.integers(1, 6000)),
+                max_size=30))
+def test_cues_on_speech_finds_exactly_the_overlapping_pairs(spans):
+    events = [Event(k, s, s + n, text="t" if k == "speech" else None, sound="chime" if k == "cue" else None)
+              for k, s, n in spans]
+    plan = Plan("t", 30_000, [Chapter("A", 0, 30_000)], events)
+    speech = [e for e in events if e.kind == "speech"]
+    want = sorted(c.start_ms for c in events if c.kind == "cue"
+                  and any(s.start_ms < c.end_ms and c.start_ms < s.end_ms for s in speech))
+    found = checks.cues_on_speech(plan)
+    assert len(found) == len(want)
+    for f in found:  # each points at a moment both play
+        assert any(c.start_ms <= f.at_ms < c.end_ms for c in events if c.kind == "cue")
+        assert any(s.start_ms <= f.at_ms < s.end_ms for s in speech)

@@ -10,6 +10,7 @@ A finding names the check, the chapter (step) and the time, says what is wrong a
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -62,10 +63,11 @@ def clock(ms: float) -> str:
 
 
 def _chapter_at(plan: Plan, ms: float) -> tuple[int, str | None]:
-    for i, c in enumerate(plan.chapters):
-        if c.start_ms <= ms < c.end_ms:
-            return i, c.title
-    return (len(plan.chapters) - 1, plan.chapters[-1].title) if plan.chapters else (0, None)
+    """(index, title) of the chapter playing at `ms` (chapters are in order and end to end)."""
+    if not plan.chapters:
+        return 0, None
+    i = max(0, bisect.bisect_right([c.start_ms for c in plan.chapters], ms) - 1)
+    return i, plan.chapters[i].title
 
 
 def _ms(sample: int) -> int:
@@ -196,9 +198,15 @@ def silences(plan: Plan, has_bed: bool) -> list[Finding]:
 def cues_on_speech(plan: Plan) -> list[Finding]:
     """Cue sounds that play while speech does (a chime over the words masks them)."""
     speech = sorted((e.start_ms, e.end_ms, e.text or "") for e in plan.events if e.kind == "speech")
+    starts = [s for s, _, _ in speech]
+    reach = np.maximum.accumulate([t for _, t, _ in speech]) if speech else []  # the latest end so far
     out = []
     for c in sorted((e for e in plan.events if e.kind == "cue"), key=lambda e: e.start_ms):
-        hit = next(((s, t, text) for s, t, text in speech if s < c.end_ms and c.start_ms < t), None)
+        j, hit = bisect.bisect_left(starts, c.end_ms) - 1, None  # speech starting before the cue ends ...
+        while j >= 0 and reach[j] > c.start_ms:  # ... and, with it or before it, ending after the cue starts
+            if speech[j][1] > c.start_ms:
+                hit = speech[j]
+            j -= 1
         if hit is None:
             continue
         at = max(c.start_ms, hit[0])
