@@ -323,3 +323,14 @@ def test_programme_loudness_raising_the_bed_trips_the_bed_check_and_says_why(tmp
     (lib / "audiogen.yaml").unlink()
     [r] = build([lib], BuildOptions(out_dir=tmp_path / "out2"))
     assert r.status == "built" and r.checks == [], r.checks
+
+
+@pytest.mark.slow
+def test_on_a_cluster_the_checks_come_back_from_the_worker_and_strict_fails(tmp_path):
+    src = _write(tmp_path / "src", "silence", TRIPS["silence"][1])
+    [r] = build([src], BuildOptions(out_dir=tmp_path / "out", scheduler="local:1"))
+    assert r.status == "built" and [c["check"] for c in r.checks] == ["silence"], r.error
+    [r] = build([src], BuildOptions(out_dir=tmp_path / "strict", scheduler="local:1", strict=True))
+    assert r.status == "failed" and "--strict" in r.error.format()
+    assert not list((tmp_path / "strict").glob("*.mp3"))  # the worker's MP3 was put in place, then removed
+    assert not list((tmp_path / "strict").glob("silence.*"))  # no timeline, cover or lyrics either
