@@ -119,7 +119,7 @@ def complete_job(job: Job, prep: Prepared, narration: Narration, measured: Loudn
     if settings.loudness is not None:
         r.details.append(f"levelled ({settings.loudness_mode}): {measured.gain_db:+.1f} dB on the mix, "
                          f"{measured.bed_gain_db:+.1f} dB on the bed; speech {lufs} LUFS, whole mix "
-                         f"{measured.programme} LUFS")
+                         f"{measured.programme} LUFS; the limiter's deepest cut {measured.limiter_db:.1f} dB")
     r.details.append("wrote " + ", ".join([r.mp3.name, f"{job.slug}.json", *prep.files]))
     with lock:
         manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
