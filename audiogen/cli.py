@@ -182,7 +182,9 @@ class _Reporter:
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Sessions rendered at once "
               "(default: the cores).")
 @click.option("--force", is_flag=True, help="Rebuild even unchanged routines.")
-@click.option("--strict", is_flag=True, help="Speech longer than its step is an error, not a warning.")
+@click.option("--strict", is_flag=True, help="Speech longer than its step, and every sound check that fails (bed "
+              "too loud under speech, limiter, clipping, long silence, cue on speech), is an error, not a warning: "
+              "the session is not written, exit 1.")
 @click.option("--dry-run", is_flag=True, help="Show what would be built; synthesise and write nothing.")
 @click.option("--prune", is_flag=True, help="Remove outputs whose routine was deleted.")
 @click.option("--base-url", help="Absolute URL the output folder is published at (for feed.xml).")
@@ -190,8 +192,9 @@ class _Reporter:
 @click.option("--offline", is_flag=True, default=None, help="Never contact the network (also AUDIOGEN_OFFLINE=1).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every step of the work.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results (warnings, sound checks) as JSON.")
 def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url, scheduler, offline, quiet,
-          verbose) -> None:
+          verbose, as_json) -> None:
     """Build routine files or library folders into MP3 sessions (+ JSON timelines)."""
     from audiogen import api
 
@@ -201,6 +204,13 @@ def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url,
                            notify=rep.note,
                            progress=rep.progress)
     results = api.build(paths, options)
+    if as_json:  # errors on stderr as ever; stdout is the JSON alone
+        rep.quiet = True
+        failed = rep.summary(results)
+        click.echo(json.dumps([r.to_dict() for r in results], indent=1, ensure_ascii=False))
+        if failed:
+            sys.exit(1)
+        return
     if rep.summary(results):
         sys.exit(1)
 

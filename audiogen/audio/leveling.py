@@ -53,6 +53,28 @@ class LevelPlan:
     programme: float | None = None  # the whole mix's integrated LUFS expected after the limiter
     limited: bool = False  # the limiter works somewhere at these gains
     limiter_db: float = 0.0  # loudness the limiter takes (before the make-up)
+    #: (voice and cues, bed) K-weighted mean square of each 100 ms sub-block at no gain, for the build's checks
+    energies: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def session_energies(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(voice and cues, bed) K-weighted mean square of every 100 ms sub-block, at no gain: the voice mixed
+    alone (silent sub-blocks skip the filter), the bed from its loop without generating it."""
+    return _energies(Mixer(plan, load, bed))[0]
+
+
+def _energies(mixer: Mixer) -> tuple[tuple[np.ndarray, np.ndarray], LoudnessMeter, np.ndarray]:
+    meter = LoudnessMeter()
+    for voice, _ in mixer.blocks(with_bed=False):
+        meter.add(voice)
+    ev = meter.subblock_energies()
+    eb, pb = np.zeros_like(ev), np.zeros_like(ev)
+    if mixer.bed is not None:
+        eb, slot_peaks = mixer.bed.slot_energies(meter.sub)
+        per = meter.sub // BedTrack.SLOT
+        pb = slot_peaks[: len(eb) * per].reshape(len(eb), per).max(axis=1)
+    return (ev, eb), meter, pb
 
 
 def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | None, target: float,
@@ -66,15 +88,8 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
     the voice's level.
     """
     mixer = Mixer(plan, load, bed)
-    meter = LoudnessMeter()
-    for voice, _ in mixer.blocks(with_bed=False):
-        meter.add(voice)
-    ev, pv = meter.subblock_energies(), meter.subblock_peaks().astype(np.float64)
-    eb, pb = np.zeros_like(ev), np.zeros_like(ev)
-    if mixer.bed is not None:
-        eb, slot_peaks = mixer.bed.slot_energies(meter.sub)
-        per = meter.sub // BedTrack.SLOT
-        pb = slot_peaks[: len(eb) * per].reshape(len(eb), per).max(axis=1)
+    energies, meter, pb = _energies(mixer)
+    (ev, eb), pv = energies, meter.subblock_peaks().astype(np.float64)
 
     speech = _speech_subblocks(plan, len(ev), meter.sub) if mode == "speech" else None
     if speech is not None and len(speech) < 4:  # (almost) no speech to measure: level the whole mix
@@ -109,7 +124,7 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
         return (lo + hi) / 2
 
     if not np.isfinite(loudness(0.0, 0.0)):
-        return LevelPlan()
+        return LevelPlan(energies=energies)
     peak_db = 20 * np.log10(meter.peak) if meter.peak > 0 else -120.0
     g_max = ceiling_db - peak_db + 1.5
     g = solve(lambda x: loudness(x, bed_for(x, 0.0)), -60.0, g_max)
@@ -129,6 +144,7 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
         g, b = level.gain_db, level.bed_gain_db
         worked = _limiter_ratios(mixer, g, b, pv, pb, ceiling, meter.sub)
         if worked is None:
+            level.energies = energies
             return level
         ratio = np.ones_like(ev)
         ratio[worked[0]] = worked[1]
@@ -152,6 +168,7 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
                           programme(g, b, ratio) if small else None, True, level.limiter_db)
         if small:  # the limiter takes a little more of a small make-up: too little to measure again
             break
+    level.energies = energies
     return level
 
 

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from audiogen.audio import sounds, tones
+from audiogen.audio.checks import Finding, session_checks
 from audiogen.audio.encode import encode_mp3
-from audiogen.audio.leveling import PEAK_CEILING_DB, LevelPlan, level_session
+from audiogen.audio.leveling import PEAK_CEILING_DB, LevelPlan, level_session, session_energies
 from audiogen.audio.mix import Bed, mix_blocks, ms_to_samples
 from audiogen.dsp.ffmpeg import INTERNAL_RATE, samples_to_ms
-from audiogen.dsp.limiter import limit_stream
+from audiogen.dsp.limiter import LimiterStats, limit_stream
 from audiogen.dsp.loudness import LoudnessMeter, metered
 from audiogen.plan.planner import SPEECH_LEAD_MS, Event, Plan, sound_refs
 from audiogen.routine.library import OutputSettings
@@ -172,6 +173,9 @@ class Loudness:
     programme: float | None
     gain_db: float = 0.0  # on the whole mix
     bed_gain_db: float = 0.0  # on the bed, besides
+    #: what the sound checks found (audio.checks), in time order; the limiter's deepest cut in dB
+    checks: tuple[Finding, ...] = ()
+    limiter_db: float = 0.0
 
 
 def _lufs(x: float | None) -> float | None:
@@ -202,16 +206,24 @@ def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | 
     if settings.loudness is not None:
         level = level_session(plan, audio.load, bed, settings.loudness, mode=settings.loudness_mode)
     # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
+    stats = LimiterStats()
     mix = _unless(cancel, limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db,
-                                                  bed_gain_db=level.bed_gain_db), ceiling))
+                                                  bed_gain_db=level.bed_gain_db), ceiling, stats=stats))
     # The leveller's prediction is what was written (tests hold it to metering the limited mix); metering
     # again would cost CPU the encoder, on the other core, measurably loses to. Unlevelled: meter it.
     final = LoudnessMeter() if level.predicted is None else None
     encode_mp3(mix if final is None else metered(mix, final), mp3_path, bitrate=settings.bitrate,
                channels=settings.channels, sample_rate=settings.sample_rate)
+    energies = level.energies
+    if energies is None and bed is not None:  # unlevelled: the voice alone once more (the bed is analytic)
+        energies = session_energies(plan, audio.load, bed)
+    checks = tuple(session_checks(plan, has_bed=bed is not None, energies=energies, bed_gain_db=level.bed_gain_db,
+                                  loudness_mode=settings.loudness_mode, limiter_stats=stats))
     if final is not None:
-        return Loudness(_lufs(final.integrated()), _lufs(final.integrated()))
-    return Loudness(_lufs(level.predicted), _lufs(level.programme), float(level.gain_db), float(level.bed_gain_db))
+        return Loudness(_lufs(final.integrated()), _lufs(final.integrated()), checks=checks,
+                        limiter_db=round(stats.max_reduction_db, 2))
+    return Loudness(_lufs(level.predicted), _lufs(level.programme), float(level.gain_db), float(level.bed_gain_db),
+                    checks=checks, limiter_db=round(stats.max_reduction_db, 2))
 
 
 def render_bytes(audio: SessionAudio) -> tuple[bytes, Loudness]:

@@ -163,9 +163,11 @@ def _check_one(path: Path, defaults: dict | None) -> CheckResult:
         r.title, r.error = routine.title, problem
         return r
     r.title, r.length_ms, r.estimated = routine.title, plan.length_ms, plan.estimated
-    for w in plan.warnings:
+    from audiogen.audio.checks import overruns
+
+    for f in overruns(plan):  # worded as `build` words it (audio.checks), the time estimated without clips
         est = " (estimated speech length)" if plan.estimated else ""
-        r.warnings.append(f"step {w.chapter!r}: {w.message}{est}")
+        r.warnings.append(f.format() + est)
     if not routine.language.lower().startswith("en") and routine.phrases.is_default():
         r.warnings.append(
             f"language is {routine.language!r} but counts and reminders are English: set `phrases:` "

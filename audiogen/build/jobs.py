@@ -53,6 +53,19 @@ class BuildResult:
     estimated: bool = False
     #: What each stage did, for `build -v`: engine and clips, gains, files written.
     details: list[str] = field(default_factory=list)
+    #: The sound checks that failed (audio.checks.Finding.to_dict(): check, chapter, at_ms, time, message,
+    #: hint, value); each is among `warnings` too. `limiter_db`: the limiter's deepest cut.
+    checks: list[dict] = field(default_factory=list)
+    limiter_db: float | None = None
+
+    def to_dict(self) -> dict:
+        """The result as JSON-ready data (`audiogen build --json`)."""
+        return {"source": self.source, "status": self.status, "title": self.title, "slug": self.slug,
+                "variant": self.variant, "mp3": str(self.mp3) if self.mp3 else None, "length_ms": self.length_ms,
+                "engine": self.engine, "voice": self.voice, "loudness": self.loudness,
+                "programme_loudness": self.programme_loudness, "limiter_db": self.limiter_db,
+                "warnings": list(self.warnings), "checks": list(self.checks), "notes": list(self.notes),
+                "error": self.error.format() if self.error is not None else None}
 
 
 @dataclass
@@ -65,7 +78,7 @@ class BuildOptions:
     engine: str | None = None
     #: Never contact the network (None: `AUDIOGEN_OFFLINE`).
     offline: bool | None = None
-    #: Speech longer than its step is an error, not a warning.
+    #: Speech longer than its step, and any sound check that fails (audio.checks), is an error, not a warning.
     strict: bool = False
     #: Rebuild unchanged sessions too (from the clip cache).
     force: bool = False
@@ -181,6 +194,23 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
                 result.length_ms, result.engine, result.voice, result.loudness = (
                     entry.get("length_ms"), entry.get("engine"), entry.get("voice"), entry.get("loudness"))
                 result.programme_loudness = entry.get("programme_loudness")
+                _skipped_checks(result, entry.get("checks") or [], options.strict)
             jobs.append(Job(path, routine, vslug, title, i if library and n > 1 else None,
                              n if library and n > 1 else None, target, fp, result))
     return jobs, failed
+
+
+def _skipped_checks(result: BuildResult, checks: list[dict], strict: bool) -> None:
+    """An unchanged session keeps what its checks found when it was built; --strict fails it on them."""
+    from audiogen.audio.checks import Finding
+    from audiogen.routine.errors import RoutineError
+
+    found = [Finding(**{k: c.get(k) for k in ("check", "chapter", "at_ms", "message", "hint", "value")})
+             for c in checks if isinstance(c, dict)]
+    result.checks = [f.to_dict() for f in found]
+    result.warnings += [f.format() for f in found]
+    if strict and found:
+        result.status = "failed"
+        result.error = RoutineError(f"{len(found)} sound check(s) failed (--strict) when it was built: "
+                                    + "; ".join(f.format() for f in found), path=result.source,
+                                    hint="fix what each one says, or build without --strict")

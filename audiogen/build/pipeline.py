@@ -116,7 +116,8 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
     sweep_orphans(out_dir)  # temp files of a build that was killed
     manifest = load_manifest(out_dir)
     jobs, failed = plan_jobs(files, config, options, narrator, manifest, out_dir, library)
-    todo = [j for j in jobs if j.result.status != "skipped"]
+    # (an unchanged session --strict fails on its earlier checks has its error already: not rebuilt)
+    todo = [j for j in jobs if j.result.status != "skipped" and j.result.error is None]
     # what would fail a routine anyway (its cover, a language no engine speaks) fails it before any
     # routine is narrated, as `audiogen check` reports it
     blocked: dict[Path, AudiogenError] = {}

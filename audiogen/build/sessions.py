@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiogen._version import __version__
+from audiogen.audio.checks import overruns
 from audiogen.audio.session import CachedClips, Loudness, SessionAudio, cue_samples, load_bed, render_audio
 from audiogen.build.jobs import BuildOptions, Job, plan_session
 from audiogen.plan.planner import Plan
@@ -33,6 +34,7 @@ class Prepared:
     audio: SessionAudio  # clips not attached yet
     tags: TagInfo
     files: dict[str, bytes]  # cover and lyrics, written beside the MP3 once it is in place
+    strict: bool = False  # --strict: a sound check that fails fails the session (nothing is written)
 
     def tag(self, mp3: Path) -> None:
         """Title, album, cover and a chapter per step into the rendered (not yet published) MP3."""
@@ -64,11 +66,12 @@ def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config
         r.details.append(note)
         if options.notify:
             options.notify(note)
-    overruns = [f"step {w.chapter!r}: {w.message}" for w in plan.warnings]
-    r.warnings += overruns
+    overrun = overruns(plan)  # the planner's warnings, as the sound checks word theirs
+    r.warnings += [f.format() for f in overrun]
+    r.checks += [f.to_dict() for f in overrun]
     if options.strict and plan.warnings:
         raise RoutineError(
-            f"{len(plan.warnings)} step(s) longer than planned: " + "; ".join(overruns),
+            f"{len(plan.warnings)} step(s) longer than planned: " + "; ".join(f.format() for f in overrun),
             path=str(job.source), hint="shorten the text or lengthen the duration (or build without --strict)",
         )
     tags = TagInfo(title=job.title, artist=routine.artist or config.author or "audiogen", album=config.album,
@@ -76,13 +79,28 @@ def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config
                    year=str(datetime.date.today().year), comment=routine.description)
     bed = load_bed(routine, settings.loudness_mode)  # one that does not decode fails before anything is written
     files = side_files(job, routine, plan, tags)
-    return Prepared(routine, plan, SessionAudio(plan, None, cues, bed, settings), tags, files)
+    return Prepared(routine, plan, SessionAudio(plan, None, cues, bed, settings), tags, files, options.strict)
+
+
+def strict_problem(job: Job, measured: Loudness) -> RoutineError | None:
+    """Under --strict, the sound checks that failed as one error (the session is then not written)."""
+    if not measured.checks:
+        return None
+    return RoutineError(f"{len(measured.checks)} sound check(s) failed (--strict): "
+                        + "; ".join(f.format() for f in measured.checks), path=str(job.source),
+                        hint="fix what each one says, or build without --strict to write the session anyway")
 
 
 def complete_job(job: Job, prep: Prepared, narration: Narration, measured: Loudness, config: LibraryConfig,
                   manifest: dict, lock: threading.Lock) -> None:
     """After the MP3 is in place: the loudness check, the sidecar JSON and the manifest entry."""
     r, plan, settings = job.result, prep.plan, prep.audio.settings
+    if prep.strict and strict_problem(job, measured) is not None:  # (a cluster's MP3 is in place already)
+        r.mp3.unlink(missing_ok=True)
+        raise strict_problem(job, measured)
+    r.warnings += [f.format() for f in measured.checks]
+    r.checks += [f.to_dict() for f in measured.checks]
+    r.limiter_db = measured.limiter_db
     lufs = measured.target
     r.loudness, r.programme_loudness = lufs, measured.programme
     if settings.loudness is not None and lufs is not None and abs(lufs - settings.loudness) > 0.5:
@@ -107,13 +125,13 @@ def complete_job(job: Job, prep: Prepared, narration: Narration, measured: Loudn
     if settings.loudness is not None:
         r.details.append(f"levelled ({settings.loudness_mode}): {measured.gain_db:+.1f} dB on the mix, "
                          f"{measured.bed_gain_db:+.1f} dB on the bed; speech {lufs} LUFS, whole mix "
-                         f"{measured.programme} LUFS")
+                         f"{measured.programme} LUFS; the limiter's deepest cut {measured.limiter_db:.1f} dB")
     r.details.append("wrote " + ", ".join([r.mp3.name, f"{job.slug}.json", *prep.files]))
     with lock:
         manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
                               "length_ms": plan.length_ms, "engine": narration.engine,
                               "voice": narration.voice, "loudness": lufs, "programme_loudness": measured.programme,
-                              "first_built": first_built}
+                              "first_built": first_built, "checks": r.checks}
     r.status = "built"
 
 
@@ -132,6 +150,7 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, measured
         "loudness_lufs": measured.target, "programme_lufs": measured.programme,
         "loudness_mode": prep.audio.settings.loudness_mode, "source": job.source.name, "audiogen": __version__,
         "first_built": first_built, **prep.extras,
+        "checks": r.checks, "limiter_db": measured.limiter_db,
     })
     write_text(r.mp3.parent / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
 
@@ -145,6 +164,9 @@ def render_job(job: Job, narration: Narration, settings: OutputSettings, config:
         prep.audio.clips = CachedClips(cache, narration.keys)
         with atomic_path(job.result.mp3) as tmp:
             measured = render_audio(prep.audio, tmp, cancel)
+            problem = strict_problem(job, measured) if prep.strict else None
+            if problem is not None:  # the temp file is removed: the previous session (if any) stays
+                raise problem
             prep.tag(tmp)
         complete_job(job, prep, narration, measured, config, manifest, lock)
     except AudiogenError as e:

@@ -8,6 +8,7 @@ few milliseconds before a peak and recovers after it: no clicks, and no sample a
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -77,24 +78,56 @@ def limit_peaks(x: np.ndarray, ceiling: float) -> np.ndarray:
     return np.clip(x * gain_curve(x, ceiling), -ceiling, ceiling)
 
 
-def limit_stream(blocks: Iterable[np.ndarray], ceiling: float, window_ms: float = MIX_WINDOW_MS
-                 ) -> Iterator[np.ndarray]:
-    """A limiter over a block stream, exact across block edges; the same samples out, delayed a little."""
+@dataclass
+class LimiterStats:
+    """What `limit_stream` did, for the build's checks: where it turned the gain down and how far, and the
+    samples that reached full scale before it (they would have clipped without it)."""
+
+    #: (sample, gain reduction in dB) at the deepest point of each block the limiter worked on
+    cuts: list[tuple[int, float]] = field(default_factory=list)
+    #: (first sample, how many) of the samples at or over full scale (|x| >= 1) in each block that had any
+    overs: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def max_reduction_db(self) -> float:
+        return max((db for _, db in self.cuts), default=0.0)
+
+    def _note(self, at: int, raw: np.ndarray, gain: np.ndarray) -> None:
+        i = int(np.argmin(gain))
+        if gain[i] < 1.0:
+            self.cuts.append((at + i, float(-20 * np.log10(max(float(gain[i]), 1e-12)))))
+        over = np.flatnonzero(np.abs(raw) >= 1.0)
+        if len(over):
+            self.overs.append((at + int(over[0]), len(over)))
+
+
+def limit_stream(blocks: Iterable[np.ndarray], ceiling: float, window_ms: float = MIX_WINDOW_MS,
+                 stats: LimiterStats | None = None) -> Iterator[np.ndarray]:
+    """A limiter over a block stream, exact across block edges; the same samples out, delayed a little.
+    `stats`, if given, records what it did (only where it works: no cost elsewhere)."""
     ctx = 2 * window_samples(window_ms)
     hist = np.zeros(0, dtype=np.float32)  # already emitted: left context
     pending = np.zeros(0, dtype=np.float32)  # not yet emitted: waits for right context
+    emitted = 0
     for block in blocks:
         seg = np.concatenate([hist, pending, np.asarray(block, dtype=np.float32)])
         start, end = len(hist), max(len(hist), len(seg) - ctx)
         if end > start:
             out = seg[start:end]
             if float(np.max(np.abs(seg))) > ceiling:
-                out = np.clip(out * gain_curve(seg, ceiling, window_ms)[start:end], -ceiling, ceiling)
+                gain = gain_curve(seg, ceiling, window_ms)[start:end]
+                if stats is not None:
+                    stats._note(emitted, out, gain)
+                out = np.clip(out * gain, -ceiling, ceiling)
+            emitted += len(out)
             yield out
         hist, pending = seg[max(0, end - ctx) : end], seg[end:]
     if len(pending):
         seg = np.concatenate([hist, pending])
         out = seg[len(hist) :]
         if float(np.max(np.abs(seg))) > ceiling:
-            out = np.clip(out * gain_curve(seg, ceiling, window_ms)[len(hist) :], -ceiling, ceiling)
+            gain = gain_curve(seg, ceiling, window_ms)[len(hist) :]
+            if stats is not None:
+                stats._note(emitted, out, gain)
+            out = np.clip(out * gain, -ceiling, ceiling)
         yield out
