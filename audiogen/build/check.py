@@ -10,6 +10,7 @@ from audiogen.routine.errors import AudiogenError, EngineUnavailable, RoutineErr
 from audiogen.routine.library import config_for, routine_files
 from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
+from audiogen.routine.phrasebook import phrases_warning
 
 
 @dataclass
@@ -166,9 +167,7 @@ def _check_one(path: Path, defaults: dict | None) -> CheckResult:
     for w in plan.warnings:
         est = " (estimated speech length)" if plan.estimated else ""
         r.warnings.append(f"step {w.chapter!r}: {w.message}{est}")
-    if not routine.language.lower().startswith("en") and routine.phrases.is_default():
-        r.warnings.append(
-            f"language is {routine.language!r} but counts and reminders are English: set `phrases:` "
-            "(halfway, remaining, counts, side_prompt)"
-        )
+    english = phrases_warning(routine)
+    if english:
+        r.warnings.append(english)
     return r

@@ -19,6 +19,7 @@ from audiogen.routine.atomic import atomic_path, write_text
 from audiogen.routine.errors import AudiogenError, RoutineError
 from audiogen.routine.library import LibraryConfig, OutputSettings, session_output
 from audiogen.routine.model import Routine
+from audiogen.routine.phrasebook import phrases_warning
 from audiogen.routine.soundref import resolve_path
 from audiogen.voice.cache import ClipCache
 from audiogen.voice.narrate import Narration
@@ -119,6 +120,8 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, measured
     for name, data in prep.files.items():
         write_bytes(r.mp3.parent / name, data)
     timeline = plan.to_dict()
+    if english := phrases_warning(routine):  # the built-in words fell back to English: said in the JSON too
+        timeline["warnings"].append({"kind": "language", "message": english})
     timeline.update({
         "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
         "album": config.album, "artist": prep.tags.artist, "track": job.track, "variant": r.variant,

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from audiogen.routine.durations import format_ms, spoken_seconds
+from audiogen.routine.durations import format_ms
 from audiogen.routine.markup import CueMark, Pause, Speech, parse_markup
 from audiogen.routine.model import Phrases, Routine, Step
+from audiogen.routine.phrasebook import phrases_for, remaining_text
 
 #: Silence after each spoken item before the next one starts.
 GAP_MS = 600
@@ -152,13 +153,13 @@ def plan_routine(
     b = _Builder(speech_ms, sound_ms)
     chapters: list[Chapter] = []
     warnings: list[PlanWarning] = []
-    phrases = routine.phrases
+    phrases = phrases_for(routine)  # the routine's own phrases over its language's built-in ones
     t = 0
 
     if routine.intro:
         b.chapter = len(chapters)
         end = b.markup(LEAD_IN_MS, routine.intro, "intro") + GAP_MS
-        chapters.append(Chapter("Intro", 0, end, kind="intro"))
+        chapters.append(Chapter(phrases.intro_title, 0, end, kind="intro"))
         t = end
     else:
         t = LEAD_IN_MS
@@ -178,7 +179,7 @@ def plan_routine(
     if routine.outro:
         b.chapter = len(chapters)
         end = b.markup(t, routine.outro, "outro") + TAIL_MS
-        chapters.append(Chapter("Outro", t, end, kind="outro"))
+        chapters.append(Chapter(phrases.outro_title, t, end, kind="outro"))
         t = end
     else:
         last = chapters[-1]
@@ -238,20 +239,20 @@ def _plan_run(b: _Builder, routine: Routine, step: Step, side: str | None, start
     else:
         end = content_end
     if step.remind:
-        end = _reminders(b, step, phrases, budget_start, end, first_event)
+        end = _reminders(b, step, phrases, budget_start, end, first_event, routine.language)
     return end, warn
 
 
-def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int) -> int:
+def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int,
+               language: str = "en") -> int:
     """Place spoken reminders into the run's silence, moving them past speech they would overlap."""
     wanted: list[tuple[int, str]] = []
     length = run_end - run_start
     if step.remind.halfway:
         wanted.append((run_start + length // 2, phrases.halfway))
     for r in step.remind.remaining:
-        # English words for the built-in phrase; digits (read by the engine in its language) otherwise.
-        n = spoken_seconds(r) if phrases.remaining == DEFAULT_REMAINING else str(round(r / 1000))
-        text = phrases.remaining.replace("{n}", n)
+        # words of the language for a built-in phrase; digits (read by the engine in its language) otherwise
+        text = remaining_text(language, phrases, r)
         wanted.append((run_end - r, text))
     for at, text in sorted(wanted):
         busy = sorted((e.start_ms, e.end_ms) for e in b.events[first_event:] if e.kind != "silence")

@@ -137,11 +137,13 @@ class Phrases(StrictModel):
     halfway: Text = "Halfway."
     remaining: Text = Field(
         "{n} left.",
-        description="{n}: in the built-in English phrase the time in words ('Ten seconds'); in your own "
-        "phrase the number of seconds in digits, read by the engine in its language",
+        description="{n}: in a built-in phrase the time in words of its language ('Ten seconds', 'zehn "
+        "Sekunden'); in your own phrase the number of seconds in digits, read by the engine in its language",
     )
     counts: list[Text] = Field(default_factory=lambda: list(DEFAULT_COUNTS), min_length=1)
     side_prompt: Text = Field("Now the {side} side.", description="{side} is the side's name")
+    intro_title: Text = Field("Intro", description="the intro's chapter name")
+    outro_title: Text = Field("Outro", description="the outro's chapter name")
 
     def is_default(self) -> bool:
         return self == Phrases()
