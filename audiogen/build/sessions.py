@@ -122,6 +122,8 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, measured
     timeline = plan.to_dict()
     if english := phrases_warning(routine):  # the built-in words fell back to English: said in the JSON too
         timeline["warnings"].append({"kind": "language", "message": english})
+    if problem := cover_warning(job, routine, prep.tags):
+        timeline["warnings"].append({"kind": "cover", "message": problem})
     timeline.update({
         "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
         "album": config.album, "artist": prep.tags.artist, "track": job.track, "variant": r.variant,
@@ -148,6 +150,20 @@ def render_job(job: Job, narration: Narration, settings: OutputSettings, config:
         job.result.status, job.result.error = "failed", e
 
 
+def cover_warning(job: Job, routine: Routine, tags) -> str | None:
+    """What the drawn cover leaves out: characters of the title (or library name) no cover font has."""
+    if routine.cover:
+        return None
+    from audiogen.publish.cover import undrawable
+
+    missing = undrawable(f"{job.title} {tags.album or tags.artist or ''}")
+    if not missing:
+        return None
+    return (f"the cover leaves out {''.join(missing)!r}: no installed cover font has "
+            f"{'this character' if len(missing) == 1 else 'these characters'} (for Chinese, Japanese or Korean "
+            "titles: pip install 'audiogen[cjk]'); or give the routine a cover: image")
+
+
 def side_files(job: Job, routine: Routine, plan: Plan, tags) -> dict[str, bytes]:
     """Cover art (the routine's own image, or one drawn for it), synced lyrics (.lrc) and transcripts
     (.vtt, .srt), as bytes by file name.
@@ -169,6 +185,8 @@ def side_files(job: Job, routine: Routine, plan: Plan, tags) -> dict[str, bytes]
         tags.cover_mime = "image/jpeg" if ext == ".jpg" else "image/png"
     else:
         data, ext = make_cover(job.title, tags.album or tags.artist), ".png"
+        if problem := cover_warning(job, routine, tags):
+            job.result.warnings.append(problem)
     tags.cover_png = data
     timeline = {**plan.to_dict(), "title": job.title, "artist": tags.artist, "album": tags.album,
                 "audiogen": __version__}
