@@ -116,7 +116,7 @@ class SessionAudio:
     def load(self, event: Event) -> np.ndarray:
         if event.kind != "speech":
             return self.cues[event.sound]
-        return self.clips[event.text].astype(np.float32) / 32768.0
+        return self.clips[event.clip].astype(np.float32) / 32768.0
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from audiogen.routine.library import config_for, routine_files
 from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
 from audiogen.routine.phrasebook import phrases_warning
+from audiogen.routine.voicing import from_label, split
 
 
 @dataclass
@@ -47,10 +48,9 @@ def plan_for(routine: Routine, cache=None, target_ms: int | None = None) -> Plan
     texts = spoken_texts(routine)
     known = Narrator(cache or ClipCache(), offline=True).cached_lengths(routine, texts)
     estimated = len(known) < len(texts)
-    speed = routine.voice.speed
-
     def speech(t: str) -> int:
-        return known.get(t) or estimate_speech_ms(t, speed)
+        voice, text = split(t)
+        return known.get(t) or estimate_speech_ms(text, from_label(voice).speed if voice else routine.voice.speed)
 
     if target_ms is not None:
         from audiogen.plan.variants import fit_length

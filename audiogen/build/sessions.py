@@ -124,6 +124,7 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, measured
         timeline["warnings"].append({"kind": "language", "message": english})
     if problem := cover_warning(job, routine, prep.tags):
         timeline["warnings"].append({"kind": "cover", "message": problem})
+    _say_who_spoke(timeline, narration)
     timeline.update({
         "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
         "album": config.album, "artist": prep.tags.artist, "track": job.track, "variant": r.variant,
@@ -133,6 +134,19 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, measured
         "first_built": first_built, **prep.extras,
     })
     write_text(r.mp3.parent / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
+
+
+def _say_who_spoke(timeline: dict, narration: Narration) -> None:
+    """Events in another voice than the routine's (a step's or the phrases' `voice:`) name the engine and
+    voice that spoke them, beside the voice the routine asked for."""
+    from audiogen.routine.model import Voice
+    from audiogen.routine.voicing import label
+
+    for event in timeline["events"]:
+        if isinstance(event.get("voice"), dict):
+            who = narration.voices.get(label(Voice.model_validate(event["voice"])))
+            if who:
+                event["spoken_by"] = f"{who[0]} ({who[1]})"
 
 
 def render_job(job: Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,

@@ -5,6 +5,7 @@ No audio library is imported here; `plan` and `check` use it without any engine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -12,6 +13,7 @@ from audiogen.routine.durations import format_ms
 from audiogen.routine.markup import CueMark, Pause, Speech, parse_markup
 from audiogen.routine.model import Phrases, Routine, Step
 from audiogen.routine.phrasebook import phrases_for, remaining_text
+from audiogen.routine.voicing import phrase_voice, step_voice, voiced
 
 #: Silence after each spoken item before the next one starts.
 GAP_MS = 600
@@ -39,10 +41,16 @@ class Event:
     text: str | None = None
     sound: str | None = None
     chapter: int = 0
+    voice: str | None = None  # who speaks, when not the routine's voice: its label (routine/voicing.py)
 
     @property
     def length_ms(self) -> int:
         return self.end_ms - self.start_ms
+
+    @property
+    def clip(self) -> str | None:
+        """The name of the clip that plays (its text, tagged with its voice when that is not the routine's)."""
+        return voiced(self.text, self.voice) if self.text is not None else None
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,8 @@ class Plan:
                 {k: v for k, v in asdict(c).items() if v is not None} for c in self.chapters
             ],
             "events": [
-                {k: v for k, v in asdict(e).items() if v not in (None, "")} for e in self.events
+                {k: (json.loads(v) if k == "voice" else v) for k, v in asdict(e).items() if v not in (None, "")}
+                for e in self.events
             ],
             "warnings": [asdict(w) for w in self.warnings],
         }
@@ -99,7 +108,8 @@ def estimate_speech_ms(text: str, speed: float = 1.0) -> int:
 
 
 def spoken_texts(routine: Routine) -> list[str]:
-    """Every distinct text the session speaks, in order of first use (what needs synthesising)."""
+    """Every distinct clip the session speaks, in order of first use (what needs synthesising): its text,
+    tagged with its voice where that is not the routine's (`routine.voicing.voiced`)."""
     seen: dict[str, None] = {}
     plan_routine(routine, lambda t: seen.setdefault(t, None) or 1000, lambda s: 1000)
     return list(seen)
@@ -119,9 +129,9 @@ class _Builder:
         self.events: list[Event] = []
         self.chapter = 0
 
-    def speech(self, at: int, text: str, role: str) -> int:
-        end = at + max(1, int(self.speech_ms(text)))
-        self.events.append(Event("speech", at, end, role=role, text=text, chapter=self.chapter))
+    def speech(self, at: int, text: str, role: str, voice: str | None = None) -> int:
+        end = at + max(1, int(self.speech_ms(voiced(text, voice))))
+        self.events.append(Event("speech", at, end, role=role, text=text, chapter=self.chapter, voice=voice))
         return end
 
     def cue(self, at: int, sound: str, role: str = "cue") -> int:
@@ -129,12 +139,12 @@ class _Builder:
         self.events.append(Event("cue", at, end, role=role, sound=sound, chapter=self.chapter))
         return end
 
-    def markup(self, at: int, text: str, role: str) -> int:
+    def markup(self, at: int, text: str, role: str, voice: str | None = None) -> int:
         """Lay out text with [pause]/[cue] markup; returns where it ends (no trailing gap)."""
         t = at
         for seg in parse_markup(text):
             if isinstance(seg, Speech):
-                t = self.speech(t, seg.text, role)
+                t = self.speech(t, seg.text, role, voice)
             elif isinstance(seg, Pause):
                 t += seg.ms
             elif isinstance(seg, CueMark):
@@ -206,11 +216,12 @@ def _plan_run(b: _Builder, routine: Routine, step: Step, side: str | None, start
     first_event = len(b.events)
     if routine.cue:
         t = b.cue(t, routine.cue) + CUE_GAP_MS
+    own_voice, phrase_voice_ = step_voice(routine, step), phrase_voice(routine, step, phrases)
     if side is not None:
         prompt = (step.side_prompt or phrases.side_prompt).replace("{side}", side)
-        t = b.markup(t, prompt, "prompt") + GAP_MS
+        t = b.markup(t, prompt, "prompt", own_voice if step.side_prompt else phrase_voice_) + GAP_MS
     if step.say:
-        t = b.markup(t, step.say, "say") + GAP_MS
+        t = b.markup(t, step.say, "say", own_voice) + GAP_MS
     if step.repeat:
         every = step.every
         if every is None:  # share the rest of `duration` out evenly
@@ -219,7 +230,7 @@ def _plan_run(b: _Builder, routine: Routine, step: Step, side: str | None, start
             slot = t
             if step.count:
                 word = phrases.counts[i] if i < len(phrases.counts) else str(i + 1)
-                end = b.speech(slot, word, "count")
+                end = b.speech(slot, word, "count", phrase_voice_)
             else:
                 end = b.cue(slot, "tick", "tick")
             t = max(slot + every, end + (GAP_MS // 2))
@@ -239,12 +250,12 @@ def _plan_run(b: _Builder, routine: Routine, step: Step, side: str | None, start
     else:
         end = content_end
     if step.remind:
-        end = _reminders(b, step, phrases, budget_start, end, first_event, routine.language)
+        end = _reminders(b, step, phrases, budget_start, end, first_event, routine.language, phrase_voice_)
     return end, warn
 
 
 def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int,
-               language: str = "en") -> int:
+               language: str = "en", voice: str | None = None) -> int:
     """Place spoken reminders into the run's silence, moving them past speech they would overlap."""
     wanted: list[tuple[int, str]] = []
     length = run_end - run_start
@@ -256,12 +267,12 @@ def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, f
         wanted.append((run_end - r, text))
     for at, text in sorted(wanted):
         busy = sorted((e.start_ms, e.end_ms) for e in b.events[first_event:] if e.kind != "silence")
-        length_ms = max(1, int(b.speech_ms(text)))
+        length_ms = max(1, int(b.speech_ms(voiced(text, voice))))
         at = max(at, run_start)
         for s, e in busy:
             if at < e + REMINDER_GAP_MS and at + length_ms + REMINDER_GAP_MS > s:
                 at = e + REMINDER_GAP_MS
-        b.speech(at, text, "reminder")
+        b.speech(at, text, "reminder", voice)
         run_end = max(run_end, at + length_ms + REMINDER_GAP_MS)
     return run_end
 

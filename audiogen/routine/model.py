@@ -144,6 +144,8 @@ class Phrases(StrictModel):
     side_prompt: Text = Field("Now the {side} side.", description="{side} is the side's name")
     intro_title: Text = Field("Intro", description="the intro's chapter name")
     outro_title: Text = Field("Outro", description="the outro's chapter name")
+    voice: Voice | None = Field(None, description="the voice of these words (counts, reminders, the built-in "
+                                "side prompt), over the step's and the routine's; keys not given are theirs")
 
     def is_default(self) -> bool:
         return self == Phrases()
@@ -162,6 +164,8 @@ class Step(StrictModel):
     sides: list[Text] | None = Field(None, min_length=1, max_length=10)
     side_prompt: Text | None = None
     remind: Remind | None = None
+    voice: Voice | None = Field(None, description="the voice of this step's words, over the routine's; keys not "
+                                "given are the routine's")
 
     _check_say = field_validator("say", "side_prompt")(classmethod(lambda cls, v: _check_markup(v)))
 
