@@ -202,3 +202,22 @@ def test_german_builds_in_german_without_a_warning_and_hungarian_warns(tmp_path)
     res = CliRunner(mix_stderr=False).invoke(cli, ["build", str(tmp_path / "hu.yaml"), "-o", str(out)])
     assert res.exit_code == 0, res.output + res.stderr
     assert "skipped" in res.output and "no built-in phrases" in res.output + res.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["fr", "pl", "ru", "el", "tr"])
+def test_a_build_in_each_script_speaks_its_language(tmp_path, lang):
+    """Real espeak builds in a few languages (all of them plan above): the timeline the build wrote has the
+    language's words, and the session is as long as that timeline."""
+    from conftest import RATE, decode
+
+    src = tmp_path / f"{lang}.yaml"
+    src.write_text(routine_text(lang, "Bonjour.", "Merci."), encoding="utf-8")
+    [r] = build([src], BuildOptions(out_dir=tmp_path / "out"))
+    assert r.status == "built" and r.warnings == [], (r.error, r.warnings)
+    timeline = json.loads((tmp_path / "out" / f"{r.slug}.json").read_text(encoding="utf-8"))
+    said = [e["text"] for e in timeline["events"] if e["kind"] == "speech"]
+    third, prompt, halfway, remaining, intro, outro = EXPECTED[lang]
+    assert said[3:7] == [third, prompt, halfway, remaining]
+    assert (timeline["chapters"][0]["title"], timeline["chapters"][-1]["title"]) == (intro, outro)
+    assert abs(len(decode(r.mp3)) * 1000 / RATE - timeline["length_ms"]) < 50

@@ -132,3 +132,14 @@ def test_each_voice_is_heard_at_its_own_speed_and_in_its_own_clip(built):
         return next(e["end_ms"] - e["start_ms"] for e in tl["events"] if e.get("text") == text)
 
     assert length(timeline, "Halfway.") < 0.8 * length(slow_tl, "Halfway.")
+
+
+def test_a_step_voice_no_engine_can_speak_fails_check_and_build_before_synthesis(tmp_path):
+    src = tmp_path / "r.yaml"
+    src.write_text(ROUTINE.replace("voice: {name: en-gb}", "voice: {name: zz-no-such-voice}"))
+    res = CliRunner(mix_stderr=False).invoke(cli, ["check", str(src)])
+    assert res.exit_code == 1 and "zz-no-such-voice" in res.stderr, res.output + res.stderr
+    cache = ClipCache(tmp_path / "cache")
+    [r] = build([src], BuildOptions(out_dir=tmp_path / "out", cache=cache))
+    assert r.status == "failed" and "zz-no-such-voice" in r.error.message
+    assert not list((tmp_path / "cache").rglob("*.wav"))  # nothing was narrated

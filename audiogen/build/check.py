@@ -11,7 +11,7 @@ from audiogen.routine.library import config_for, routine_files
 from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
 from audiogen.routine.phrasebook import phrases_warning
-from audiogen.routine.voicing import from_label, split
+from audiogen.routine.voicing import from_label, routine_in, split
 
 
 @dataclass
@@ -108,8 +108,20 @@ def engine_problem(routine: Routine, source: str | Path, narrators) -> AudiogenE
 
 def problems_before_synthesis(routine: Routine, source: str | Path, narrators) -> AudiogenError | None:
     """What would fail this routine's build that is knowable before any synthesis (`check` and `build`
-    both ask): the cover image, and whether any engine can narrate it."""
-    return cover_problem(routine, source) or engine_problem(routine, source, narrators)
+    both ask): the cover image, and whether any engine can narrate it (in each of its voices)."""
+    narrators = list(narrators)
+    problem = cover_problem(routine, source) or engine_problem(routine, source, narrators)
+    for label in [] if problem else other_voices(routine):  # a step's or the phrases' own voice
+        problem = engine_problem(routine_in(routine, label), source, narrators)
+        if problem is not None:
+            problem.message = f"{problem.message} (the voice {label} of some steps or phrases)"
+            return problem
+    return problem
+
+
+def other_voices(routine: Routine) -> list[str]:
+    """The labels of the voices other than the routine's that speak in its session."""
+    return [v for v in dict.fromkeys(split(t)[0] for t in spoken_texts(routine)) if v is not None]
 
 
 def _check_narrators(routine: Routine):
