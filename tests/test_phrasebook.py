@@ -111,7 +111,6 @@ def test_regional_codes_fall_back_to_the_language_and_brazil_has_its_own():
     ("it", 120_000, "Mancano due minuti."),
     ("pl", 2_000, "Jeszcze dwie sekundy."),
     ("pl", 5_000, "Jeszcze pięć sekund."),
-    ("pl", 22_000, "Jeszcze 22 sekundy."),
     ("ru", 21_000, "Ещё двадцать одна секунда."),
     ("ru", 3_000, "Ещё три секунды."),
     ("cs", 4_000, "Ještě čtyři sekundy."),
@@ -123,10 +122,27 @@ def test_regional_codes_fall_back_to_the_language_and_brazil_has_its_own():
     ("tr", 2_000, "İki saniye kaldı."),
     ("el", 60_000, "Απομένει ένα λεπτό."),
     ("en", 37_000, "Thirty-seven seconds left."),
-    ("fr", 37_000, "Encore 37 secondes."),  # no word here: digits, with the unit in its plural
+    ("fr", 37_000, "Encore trente-sept secondes."),
+    ("fr", 21_000, "Encore vingt et une secondes."),
+    ("de", 22_000, "Noch zweiundzwanzig Sekunden."),
+    ("de", 21_000, "Noch einundzwanzig Sekunden."),
+    ("es", 21_000, "Quedan veintiún segundos."),
+    ("es", 31_000, "Quedan treinta y un segundos."),
+    ("it", 28_000, "Mancano ventotto secondi."),
+    ("it", 23_000, "Mancano ventitré secondi."),
+    ("nl", 23_000, "Nog drieëntwintig seconden."),
+    ("da", 32_000, "Toogtredive sekunder tilbage."),
+    ("pl", 21_000, "Jeszcze dwadzieścia jeden sekund."),
+    ("pl", 22_000, "Jeszcze dwadzieścia dwie sekundy."),
+    ("ru", 22_000, "Ещё двадцать две секунды."),
+    ("cs", 21_000, "Ještě dvacet jedna sekund."),
+    ("cs", 22_000, "Ještě dvacet dvě sekundy."),
+    ("fi", 21_000, "Vielä kaksikymmentäyksi sekuntia."),
+    ("de", 75 * 60_000, "Noch 75 Minuten."),  # past 59: digits, with the unit in its plural
+    ("pl", 62 * 60_000, "Jeszcze 62 minuty."),
 ])
 def test_reminder_times_take_the_form_their_number_needs(lang, ms, said):
-    p = plan_of(f'title: t\nlanguage: "{lang}"\ncue: none\nsteps:\n  - title: S\n    duration: 3m\n'
+    p = plan_of(f'title: t\nlanguage: "{lang}"\ncue: none\nsteps:\n  - title: S\n    duration: 2h\n'
                 f'    remind: {{remaining: [{ms}ms]}}\n')
     assert [e.text for e in p.events if e.role == "reminder"] == [said]
 

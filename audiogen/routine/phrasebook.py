@@ -5,15 +5,16 @@ falls back to English with a warning (`phrases_warning`) from `check` and from e
 
 Times in reminders ("Noch zehn Sekunden.") are spelled in words with the unit in the form the number
 needs (German "eine Minute", Polish "dwie minuty", "pięć minut"): engines read words more evenly than
-digits and never guess the wrong case. Numbers without a word here (e.g. 37) are written as digits with
-the unit in the right form; the engine reads them in its language.
+digits and never guess the wrong case. Numbers 1..59 are spelled; larger ones (75 minutes) are written as
+digits with the unit in the right form, and the engine reads them in its language.
 """
 
 from __future__ import annotations
 
 from audiogen.routine.model import DEFAULT_COUNTS, Phrases, Routine
 
-#: Number words in the form that agrees with the time units (gender), for these values; digits otherwise.
+#: Number words in the form that agrees with the time units (gender), for these values (21..59 are composed
+#: from the tens and ones below); digits otherwise.
 _SPELLED = list(range(1, 21)) + [25, 30, 40, 45, 50]
 
 
@@ -218,6 +219,48 @@ BOOK["pt-br"] = {
 }
 BOOK["no"] = BOOK["nb"]  # gTTS and espeak call Norwegian (Bokmål) `no`
 
+#: How 21..59 are spelled: the ones as they appear in a compound (in the gender of Sekunde/Minute, секунда,
+#: ...) and where they go beside the tens; `{t}` the tens, `{o}` the ones.
+_COMPOUNDS: dict[str, tuple[str, str]] = {
+    "de": ("ein zwei drei vier fünf sechs sieben acht neun", "{o}und{t}"),  # einundzwanzig
+    "fr": ("une deux trois quatre cinq six sept huit neuf", "{t}-{o}"),  # vingt-deux (vingt et une below)
+    "es": ("un dos tres cuatro cinco seis siete ocho nueve", "{t} y {o}"),  # treinta y un (veinti- below)
+    "it": ("uno due tré quattro cinque sei sette otto nove", "{t}{o}"),  # ventitré (ventuno below)
+    "pt": ("um dois três quatro cinco seis sete oito nove", "{t} e {o}"),  # vinte e um
+    "nl": ("een twee drie vier vijf zes zeven acht negen", "{o}en{t}"),  # eenentwintig (tweeën- below)
+    "pl": ("jeden dwie trzy cztery pięć sześć siedem osiem dziewięć", "{t} {o}"),  # dwadzieścia dwie
+    "sv": ("ett två tre fyra fem sex sju åtta nio", "{t}{o}"),  # tjugotvå
+    "da": ("en to tre fire fem seks syv otte ni", "{o}og{t}"),  # toogtyve
+    "nb": ("en to tre fire fem seks sju åtte ni", "{t}{o}"),  # tjueto
+    "fi": ("yksi kaksi kolme neljä viisi kuusi seitsemän kahdeksan yhdeksän", "{t}{o}"),  # kaksikymmentäyksi
+    "tr": ("bir iki üç dört beş altı yedi sekiz dokuz", "{t} {o}"),  # yirmi bir
+    "ru": ("одна две три четыре пять шесть семь восемь девять", "{t} {o}"),  # двадцать одна
+    "cs": ("jedna dvě tři čtyři pět šest sedm osm devět", "{t} {o}"),  # dvacet jedna
+    "el": ("ένα δύο τρία τέσσερα πέντε έξι επτά οκτώ εννέα", "{t} {o}"),  # είκοσι ένα
+}
+
+
+def _compound(code: str, tens: str, ones: str, digit: int) -> str:
+    if code == "fr" and digit == 1:
+        return f"{tens} et une"
+    if code == "es" and tens == "veinte":
+        return {"un": "veintiún", "dos": "veintidós", "tres": "veintitrés", "seis": "veintiséis"}.get(
+            ones, f"veinti{ones}")
+    if code == "it" and ones[0] in "uo":  # ventuno, trentotto: the tens lose their last vowel
+        tens = tens[:-1]
+    if code == "nl" and ones.endswith("e"):  # tweeëntwintig, drieëntwintig
+        return f"{ones}ën{tens}"
+    return _COMPOUNDS[code][1].format(t=tens, o=ones)
+
+
+for _code_, (_ones, _) in _COMPOUNDS.items():
+    _numbers_ = BOOK[_code_]["numbers"]
+    for _n in range(21, 60):
+        _tens, _digit = divmod(_n, 10)
+        if _n not in _numbers_ and _digit:
+            _numbers_[_n] = _compound(_code_, _numbers_[_tens * 10], _ones.split()[_digit - 1], _digit)
+BOOK["pt-br"]["numbers"].update({n: w for n, w in BOOK["pt"]["numbers"].items() if n > 20})
+
 #: Keys of a table that are phrases (the rest spell reminder times).
 PHRASE_KEYS = ("counts", "halfway", "remaining", "side_prompt", "breathe_in", "breathe_hold", "breathe_out",
                "intro_title", "outro_title")
@@ -303,16 +346,14 @@ def _form(rule: str, n: int, forms: list[str]) -> str:
         if n % 10 == 1 and n % 100 != 11:
             return forms[0]
         return forms[1] if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14) else forms[2]
-    if rule == "cs":
-        return forms[0] if n == 1 else forms[1] if n in (2, 3, 4) else forms[2]
+    if rule == "cs":  # dvě sekundy, pět sekund, dvacet jedna sekund, dvacet dvě sekundy
+        few = n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14)
+        return forms[0] if n == 1 else forms[1] if few else forms[2]
     return forms[0] if n == 1 else forms[1]
 
 
 def _amount(table: dict, n: int, unit: str) -> str:
-    word = table["numbers"].get(n, str(n))
-    if table.get("plural") == "ru" and n % 10 == 1 and n % 100 != 11 and n > 20:
-        word = f"{table['numbers'].get(n - 1, str(n - 1))} одна" if n - 1 in table["numbers"] else str(n)
-    return f"{word} {_form(table['plural'], n, table[unit])}"
+    return f"{table['numbers'].get(n, str(n))} {_form(table['plural'], n, table[unit])}"
 
 
 def spoken_time(language: str, ms: int) -> tuple[str, bool]:
