@@ -319,6 +319,10 @@ def uses(routine: Routine) -> list[str]:
             used["halfway"] = None
         if step.remind and step.remind.remaining:
             used["remaining"] = None
+        # a breathing step (its field may be called breathe, breathing, breath...): the phase words
+        if any(name.startswith("breath") and getattr(step, name) not in (None, False, [], {})
+               for name in type(step).model_fields):
+            used.update(dict.fromkeys(("breathe_in", "breathe_hold", "breathe_out")))
     if routine.outro:
         used["outro_title"] = None
     return list(used)
@@ -329,7 +333,8 @@ def phrases_warning(routine: Routine) -> str | None:
     no `phrases:` of its own for them), or None."""
     if has_table(routine.language):
         return None
-    missing = [k for k in uses(routine) if k not in routine.phrases.model_fields_set]
+    missing = [k for k in uses(routine) if k not in routine.phrases.model_fields_set
+               and (k in Phrases.model_fields or not k.startswith("breathe"))]
     if not missing:
         return None
     built_in = ", ".join(c for c in languages() if c not in ("no", "pt-br"))
