@@ -143,3 +143,14 @@ def test_a_step_voice_no_engine_can_speak_fails_check_and_build_before_synthesis
     [r] = build([src], BuildOptions(out_dir=tmp_path / "out", cache=cache))
     assert r.status == "failed" and "zz-no-such-voice" in r.error.message
     assert not list((tmp_path / "cache").rglob("*.wav"))  # nothing was narrated
+
+
+def test_the_plan_table_names_the_other_voices(tmp_path):
+    src = tmp_path / "r.yaml"
+    src.write_text(ROUTINE)
+    res = CliRunner(mix_stderr=False).invoke(cli, ["plan", str(src)])
+    assert res.exit_code == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert any('"One" (count) [espeak en-us 1.6x]' in ln for ln in lines)
+    assert any('"Breathe with me." [espeak en-gb 1x]' in ln for ln in lines)
+    assert any(ln.endswith('"Welcome." (intro)') for ln in lines)

@@ -302,7 +302,8 @@ def format_plan(plan: Plan) -> str:
         first = True
         for e in (e for e in plan.events if e.chapter == ci):
             what = {
-                "speech": f'"{_short(e.text or "")}"' + (f" ({e.role})" if e.role not in ("say",) else ""),
+                "speech": f'"{_short(e.text or "")}"' + (f" ({e.role})" if e.role not in ("say",) else "")
+                + (f" [{_voice_name(e.voice)}]" if e.voice else ""),
                 "cue": f"[{e.sound}]",
                 "silence": "silence",
             }[e.kind]
@@ -315,6 +316,12 @@ def format_plan(plan: Plan) -> str:
     lines.insert(1, "-" * min(100, max(len(x) for x in lines)))
     lines.append(f"total {format_ms(plan.length_ms)}" + (" (speech lengths estimated)" if plan.estimated else ""))
     return "\n".join(lines)
+
+
+def _voice_name(voice: str) -> str:
+    """A voice label as a table shows it: `espeak en-gb 1.6x`."""
+    v = json.loads(voice)
+    return " ".join(str(x) for x in (v.get("engine"), v.get("name"), f"{v.get('speed', 1):g}x") if x)
 
 
 def _short(text: str, limit: int = 60) -> str:
