@@ -130,8 +130,8 @@ class SessionAudio:
         if event.kind != "speech":
             return self.cues[event.sound]
         if event.tempo != 1.0:  # a `fit: true` step: faster, pitch kept, no longer than its planned slot
-            return fitted_clip(self.clips, event.text, event.tempo)[: ms_to_samples(event.length_ms)]
-        x = self.clips[event.text].astype(np.float32) / 32768.0
+            return fitted_clip(self.clips, event.clip, event.tempo)[: ms_to_samples(event.length_ms)]
+        x = self.clips[event.clip].astype(np.float32) / 32768.0
         if event.role in ON_TIME_ROLES:
             return heard_at(x, ms_to_samples(SPEECH_LEAD_MS))
         return x

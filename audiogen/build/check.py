@@ -10,6 +10,8 @@ from audiogen.routine.errors import AudiogenError, EngineUnavailable, RoutineErr
 from audiogen.routine.library import config_for, routine_files
 from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
+from audiogen.routine.phrasebook import phrases_warning
+from audiogen.routine.voicing import from_label, routine_in, split
 
 
 @dataclass
@@ -46,10 +48,9 @@ def plan_for(routine: Routine, cache=None, target_ms: int | None = None) -> Plan
     texts = spoken_texts(routine)
     known = Narrator(cache or ClipCache(), offline=True).cached_lengths(routine, texts)
     estimated = len(known) < len(texts)
-    speed = routine.voice.speed
-
     def speech(t: str) -> int:
-        return known.get(t) or estimate_speech_ms(t, speed)
+        voice, text = split(t)
+        return known.get(t) or estimate_speech_ms(text, from_label(voice).speed if voice else routine.voice.speed)
 
     if target_ms is not None:
         from audiogen.plan.variants import fit_length
@@ -107,8 +108,20 @@ def engine_problem(routine: Routine, source: str | Path, narrators) -> AudiogenE
 
 def problems_before_synthesis(routine: Routine, source: str | Path, narrators) -> AudiogenError | None:
     """What would fail this routine's build that is knowable before any synthesis (`check` and `build`
-    both ask): the cover image, and whether any engine can narrate it."""
-    return cover_problem(routine, source) or engine_problem(routine, source, narrators)
+    both ask): the cover image, and whether any engine can narrate it (in each of its voices)."""
+    narrators = list(narrators)
+    problem = cover_problem(routine, source) or engine_problem(routine, source, narrators)
+    for label in [] if problem else other_voices(routine):  # a step's or the phrases' own voice
+        problem = engine_problem(routine_in(routine, label), source, narrators)
+        if problem is not None:
+            problem.message = f"{problem.message} (the voice {label} of some steps or phrases)"
+            return problem
+    return problem
+
+
+def other_voices(routine: Routine) -> list[str]:
+    """The labels of the voices other than the routine's that speak in its session."""
+    return [v for v in dict.fromkeys(split(t)[0] for t in spoken_texts(routine)) if v is not None]
 
 
 def _check_narrators(routine: Routine):
@@ -168,9 +181,7 @@ def _check_one(path: Path, defaults: dict | None) -> CheckResult:
     for f in overruns(plan):  # worded as `build` words it (audio.checks), the time estimated without clips
         est = " (estimated speech length)" if plan.estimated else ""
         r.warnings.append(f.format() + est)
-    if not routine.language.lower().startswith("en") and routine.phrases.is_default():
-        r.warnings.append(
-            f"language is {routine.language!r} but counts and reminders are English: set `phrases:` "
-            "(halfway, remaining, counts, side_prompt)"
-        )
+    english = phrases_warning(routine)
+    if english:
+        r.warnings.append(english)
     return r

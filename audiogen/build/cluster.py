@@ -149,20 +149,28 @@ class _Pipeline:
 
     # -- stage 1: clips --------------------------------------------------------------------------
     def narrate(self, r: _Routine, index: int, total: int) -> None:
+        from audiogen.routine.voicing import routine_in, split
         from audiogen.voice.narrate import Narration
 
         narrator = self.narrator
         self.progress("narrate", {"title": r.routine.title, "index": index, "total": total, "clips": len(r.texts)})
         try:
             engine, voice_id, req, notes = narrator.choose(r.routine)
+            # a step's or the phrases' own voice: its clips go to the engine its choice picks
+            others = {label: narrator.choose(routine_in(r.routine, label))[:3]
+                      for label in dict.fromkeys(split(t)[0] for t in r.texts) if label is not None}
         except AudiogenError as e:
             self.give_up(r, e)
             return
         narration = Narration(engine.name, voice_id, {}, {}, notes=notes)
+        narration.voices = {label: (e.name, v) for label, (e, v, _) in others.items()}
         r.narration, r.missing = narration, set()
-        for text in r.texts:
+        own = (engine, voice_id, req)
+        for name in r.texts:
+            label, text = split(name)
+            engine, voice_id, req = others[label] if label is not None else own
             key = narrator.key(engine, voice_id, req, text)
-            narration.keys[text] = key
+            narration.keys[name] = key
             self.users[key] = self.users.get(key, 0) + 1
             if key in self.shared:  # made (or being made) for another routine of this build
                 narration.cache_hits += 1

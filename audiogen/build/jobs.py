@@ -17,6 +17,7 @@ from audiogen.routine.errors import AudiogenError
 from audiogen.routine.library import OutputSettings, session_output
 from audiogen.routine.loader import load_routine
 from audiogen.routine.model import Routine
+from audiogen.routine.phrasebook import phrases_warning
 from audiogen.routine.slug import slugify
 from audiogen.routine.soundref import is_builtin, resolve_path
 from audiogen.voice.cache import CACHE_FORMAT, ClipCache
@@ -187,6 +188,8 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
                                     "target": target, "n": n if library else None})
             result = BuildResult(source=str(path), status="failed", title=title, slug=vslug, variant=label,
                                  mp3=out_dir / f"{vslug}.mp3", warnings=[clash] if clash else [])
+            if english := phrases_warning(routine):  # every build says so, skipped sessions too
+                result.warnings.append(english)
             entry = manifest.get(vslug) or {}
             if (not options.force and entry.get("fingerprint") == fp and result.mp3.exists()
                     and (out_dir / f"{vslug}.json").exists()):

@@ -20,6 +20,7 @@ from audiogen.routine.atomic import atomic_path, write_text
 from audiogen.routine.errors import AudiogenError, RoutineError
 from audiogen.routine.library import LibraryConfig, OutputSettings, session_output
 from audiogen.routine.model import Routine
+from audiogen.routine.phrasebook import phrases_warning
 from audiogen.routine.soundref import resolve_path
 from audiogen.voice.cache import ClipCache
 from audiogen.voice.narrate import Narration
@@ -143,6 +144,11 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, measured
     for name, data in prep.files.items():
         write_bytes(r.mp3.parent / name, data)
     timeline = plan.to_dict()
+    if english := phrases_warning(routine):  # the built-in words fell back to English: said in the JSON too
+        timeline["warnings"].append({"kind": "language", "message": english})
+    if problem := cover_warning(job, routine, prep.tags):
+        timeline["warnings"].append({"kind": "cover", "message": problem})
+    _say_who_spoke(timeline, narration)
     timeline.update({
         "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
         "album": config.album, "artist": prep.tags.artist, "track": job.track, "variant": r.variant,
@@ -153,6 +159,19 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, measured
         "checks": r.checks, "limiter_db": measured.limiter_db,
     })
     write_text(r.mp3.parent / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
+
+
+def _say_who_spoke(timeline: dict, narration: Narration) -> None:
+    """Events in another voice than the routine's (a step's or the phrases' `voice:`) name the engine and
+    voice that spoke them, beside the voice the routine asked for."""
+    from audiogen.routine.model import Voice
+    from audiogen.routine.voicing import label
+
+    for event in timeline["events"]:
+        if isinstance(event.get("voice"), dict):
+            who = narration.voices.get(label(Voice.model_validate(event["voice"])))
+            if who:
+                event["spoken_by"] = f"{who[0]} ({who[1]})"
 
 
 def render_job(job: Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
@@ -171,6 +190,20 @@ def render_job(job: Job, narration: Narration, settings: OutputSettings, config:
         complete_job(job, prep, narration, measured, config, manifest, lock)
     except AudiogenError as e:
         job.result.status, job.result.error = "failed", e
+
+
+def cover_warning(job: Job, routine: Routine, tags) -> str | None:
+    """What the drawn cover leaves out: characters of the title (or library name) no cover font has."""
+    if routine.cover:
+        return None
+    from audiogen.publish.cover import undrawable
+
+    missing = undrawable(f"{job.title} {tags.album or tags.artist or ''}")
+    if not missing:
+        return None
+    return (f"the cover leaves out {''.join(missing)!r}: no installed cover font has "
+            f"{'this character' if len(missing) == 1 else 'these characters'} (for Chinese, Japanese or Korean "
+            "titles: pip install 'audiogen[cjk]'); or give the routine a cover: image")
 
 
 def side_files(job: Job, routine: Routine, plan: Plan, tags) -> dict[str, bytes]:
@@ -194,6 +227,8 @@ def side_files(job: Job, routine: Routine, plan: Plan, tags) -> dict[str, bytes]
         tags.cover_mime = "image/jpeg" if ext == ".jpg" else "image/png"
     else:
         data, ext = make_cover(job.title, tags.album or tags.artist), ".png"
+        if problem := cover_warning(job, routine, tags):
+            job.result.warnings.append(problem)
     tags.cover_png = data
     timeline = {**plan.to_dict(), "title": job.title, "artist": tags.artist, "album": tags.album,
                 "audiogen": __version__}

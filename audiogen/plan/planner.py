@@ -5,12 +5,15 @@ No audio library is imported here; `plan` and `check` use it without any engine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from audiogen.routine.durations import format_ms, spoken_seconds
+from audiogen.routine.durations import format_ms
 from audiogen.routine.markup import CueMark, Pause, Speech, parse_markup
 from audiogen.routine.model import Phrases, Routine, Step
+from audiogen.routine.phrasebook import phrases_for, remaining_text
+from audiogen.routine.voicing import phrase_voice, step_voice, voiced
 
 #: Silence after each spoken item before the next one starts.
 GAP_MS = 600
@@ -45,10 +48,16 @@ class Event:
     sound: str | None = None
     chapter: int = 0
     tempo: float = 1.0  # speech played this much faster (a `fit: true` step), pitch preserved
+    voice: str | None = None  # who speaks, when not the routine's voice: its label (routine/voicing.py)
 
     @property
     def length_ms(self) -> int:
         return self.end_ms - self.start_ms
+
+    @property
+    def clip(self) -> str | None:
+        """The name of the clip that plays (its text, tagged with its voice when that is not the routine's)."""
+        return voiced(self.text, self.voice) if self.text is not None else None
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,8 @@ class Plan:
                 {k: v for k, v in asdict(c).items() if v is not None} for c in self.chapters
             ],
             "events": [
-                {k: v for k, v in asdict(e).items() if v not in (None, "") and (k != "tempo" or v != 1.0)}
+                {k: (json.loads(v) if k == "voice" else v) for k, v in asdict(e).items()
+                 if v not in (None, "") and (k != "tempo" or v != 1.0)}
                 for e in self.events
             ],
             "warnings": [asdict(w) for w in self.warnings],
@@ -123,7 +133,8 @@ def estimate_speech_ms(text: str, speed: float = 1.0) -> int:
 
 
 def spoken_texts(routine: Routine) -> list[str]:
-    """Every distinct text the session speaks, in order of first use (what needs synthesising)."""
+    """Every distinct clip the session speaks, in order of first use (what needs synthesising): its text,
+    tagged with its voice where that is not the routine's (`routine.voicing.voiced`)."""
     seen: dict[str, None] = {}
     plan_routine(routine, lambda t: seen.setdefault(t, None) or 1000, lambda s: 1000)
     return list(seen)
@@ -146,12 +157,13 @@ class _Builder:
         self.fitted: tuple[int, float] | None = None  # the run just laid out: (natural length, tempo)
         self.run_warnings: list[tuple[int, int, str]] = []  # the run just laid out: (planned, real, message)
 
-    def speech(self, at: int, text: str, role: str) -> int:
-        ms = max(1, int(self.speech_ms(text)))
+    def speech(self, at: int, text: str, role: str, voice: str | None = None) -> int:
+        ms = max(1, int(self.speech_ms(voiced(text, voice))))
         if self.tempo != 1.0:
             ms = max(1, -(-ms * 1000 // round(self.tempo * 1000)))  # ceil(ms / tempo)
         end = at + ms
-        self.events.append(Event("speech", at, end, role=role, text=text, chapter=self.chapter, tempo=self.tempo))
+        self.events.append(Event("speech", at, end, role=role, text=text, chapter=self.chapter, tempo=self.tempo,
+                                 voice=voice))
         return end
 
     def cue(self, at: int, sound: str, role: str = "cue") -> int:
@@ -159,12 +171,12 @@ class _Builder:
         self.events.append(Event("cue", at, end, role=role, sound=sound, chapter=self.chapter))
         return end
 
-    def markup(self, at: int, text: str, role: str) -> int:
+    def markup(self, at: int, text: str, role: str, voice: str | None = None) -> int:
         """Lay out text with [pause]/[cue] markup; returns where it ends (no trailing gap)."""
         t = at
         for seg in parse_markup(text):
             if isinstance(seg, Speech):
-                t = self.speech(t, seg.text, role)
+                t = self.speech(t, seg.text, role, voice)
             elif isinstance(seg, Pause):
                 t += seg.ms
             elif isinstance(seg, CueMark):
@@ -184,13 +196,13 @@ def plan_routine(
     chapters: list[Chapter] = []
     warnings: list[PlanWarning] = []
     fits: list[PlanFit] = []
-    phrases = routine.phrases
+    phrases = phrases_for(routine)  # the routine's own phrases over its language's built-in ones
     t = 0
 
     if routine.intro:
         b.chapter = len(chapters)
         end = b.markup(LEAD_IN_MS, routine.intro, "intro") + GAP_MS
-        chapters.append(Chapter("Intro", 0, end, kind="intro"))
+        chapters.append(Chapter(phrases.intro_title, 0, end, kind="intro"))
         t = end
     else:
         t = LEAD_IN_MS
@@ -214,7 +226,7 @@ def plan_routine(
     if routine.outro:
         b.chapter = len(chapters)
         end = b.markup(t, routine.outro, "outro") + TAIL_MS
-        chapters.append(Chapter("Outro", t, end, kind="outro"))
+        chapters.append(Chapter(phrases.outro_title, t, end, kind="outro"))
         t = end
     else:
         last = chapters[-1]
@@ -257,10 +269,11 @@ def _plan_run(b: _Builder, routine: Routine, step: Step, side: str | None, start
             end = planned_end
     else:
         end = content_end
+    phrase_voice_ = phrase_voice(routine, step, phrases)
     if step.countdown:
-        _countdown(b, step, phrases, budget_start, end, first_event)
+        _countdown(b, step, phrases, budget_start, end, first_event, phrase_voice_)
     if step.remind:
-        end = _reminders(b, step, phrases, budget_start, end, first_event)
+        end = _reminders(b, step, phrases, budget_start, end, first_event, routine.language, phrase_voice_)
     return end, warn
 
 
@@ -296,11 +309,12 @@ def _lay_run(b: _Builder, routine: Routine, step: Step, side: str | None, t: int
     budget_start = t
     if routine.cue:
         t = b.cue(t, routine.cue) + CUE_GAP_MS
+    own_voice, phrase_voice_ = step_voice(routine, step), phrase_voice(routine, step, phrases)
     if side is not None:
         prompt = (step.side_prompt or phrases.side_prompt).replace("{side}", side)
-        t = b.markup(t, prompt, "prompt") + GAP_MS
+        t = b.markup(t, prompt, "prompt", own_voice if step.side_prompt else phrase_voice_) + GAP_MS
     if step.say:
-        t = b.markup(t, step.say, "say") + GAP_MS
+        t = b.markup(t, step.say, "say", own_voice) + GAP_MS
     if step.repeat:
         every = step.every
         if every is None:  # share the rest of `duration` out evenly
@@ -309,14 +323,14 @@ def _lay_run(b: _Builder, routine: Routine, step: Step, side: str | None, t: int
             slot = t
             if step.count:
                 word = phrases.counts[i] if i < len(phrases.counts) else str(i + 1)
-                end = b.speech(slot, word, "count")
+                end = b.speech(slot, word, "count", phrase_voice_)
             else:
                 end = b.cue(slot, "tick", "tick")
             t = max(slot + every, end + (GAP_MS // 2))
     if step.hold:
         t += step.hold
     if step.breathe is not None:
-        t = _breathe(b, step, phrases, t)
+        t = _breathe(b, step, phrases, t, phrase_voice_)
     return t
 
 
@@ -330,7 +344,7 @@ def tone_ref(kind: str, ms: int) -> str:
     return f"tone:{kind}:{ms}"
 
 
-def _breathe(b: _Builder, step: Step, phrases, t: int) -> int:
+def _breathe(b: _Builder, step: Step, phrases, t: int, voice: str | None = None) -> int:
     """Breathing rounds from `t`: every phase starts exactly `t + (sum of the phases before it)` ms in, with
     its word (in the spoken rounds) and its tone (with tones: true); returns the end of the last phase."""
     br = step.breathe
@@ -345,7 +359,7 @@ def _breathe(b: _Builder, step: Step, phrases, t: int) -> int:
             if r < spoken:
                 word = getattr(phrases, _PHASE_WORDS[name])
                 at = max(0, t - SPEECH_LEAD_MS)
-                end = b.speech(at, word, "breathe")
+                end = b.speech(at, word, "breathe", voice)
                 if end > t + ms and r == 0:
                     b.run_warnings.append((ms, end - t, f"the phase word {word!r} ({format_ms(end - at)}) is "
                                            f"longer than its {format_ms(ms)} {name} phase"))
@@ -353,7 +367,8 @@ def _breathe(b: _Builder, step: Step, phrases, t: int) -> int:
     return t
 
 
-def _countdown(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int) -> None:
+def _countdown(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int,
+               voice: str | None = None) -> None:
     """The last `countdown` seconds of the run counted down, each number (or tick) starting on its second."""
     n = step.countdown
     window = run_end - n * 1000
@@ -365,27 +380,27 @@ def _countdown(b: _Builder, step: Step, phrases, run_start: int, run_end: int, f
         second = run_end - k * 1000
         if step.count:
             word = phrases.counts[k - 1] if k <= len(phrases.counts) else str(k)
-            b.speech(max(run_start, second - SPEECH_LEAD_MS), word, "countdown")
+            b.speech(max(run_start, second - SPEECH_LEAD_MS), word, "countdown", voice)
         else:
             b.cue(second, "tick", "countdown")
 
 
-def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int) -> int:
+def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, first_event: int,
+               language: str = "en", voice: str | None = None) -> int:
     """Place spoken reminders into the run's silence, moving them past speech they would overlap."""
     wanted: list[tuple[int, str]] = []
     length = run_end - run_start
     if step.remind.halfway:
         wanted.append((run_start + length // 2, phrases.halfway))
     for r in step.remind.remaining:
-        # English words for the built-in phrase; digits (read by the engine in its language) otherwise.
-        n = spoken_seconds(r) if phrases.remaining == DEFAULT_REMAINING else str(round(r / 1000))
-        text = phrases.remaining.replace("{n}", n)
+        # words of the language for a built-in phrase; digits (read by the engine in its language) otherwise
+        text = remaining_text(language, phrases, r)
         wanted.append((run_end - r, text))
     # a countdown owns the run's last seconds: nothing is moved onto it, or past it
     countdown = min((e.start_ms for e in b.events[first_event:] if e.role == "countdown"), default=None)
     for at, text in sorted(wanted):
         busy = sorted((e.start_ms, e.end_ms) for e in b.events[first_event:] if e.kind != "silence")
-        length_ms = max(1, int(b.speech_ms(text)))
+        length_ms = max(1, int(b.speech_ms(voiced(text, voice))))
         at = max(at, run_start)
         for s, e in busy:
             if at < e + REMINDER_GAP_MS and at + length_ms + REMINDER_GAP_MS > s:
@@ -397,7 +412,7 @@ def _reminders(b: _Builder, step: Step, phrases, run_start: int, run_end: int, f
                 b.run_warnings.append((step.countdown * 1000, length_ms, f"the reminder {text!r} has no room "
                                        "before the countdown: left out"))
                 continue
-        b.speech(at, text, "reminder")
+        b.speech(at, text, "reminder", voice)
         run_end = max(run_end, at + length_ms + REMINDER_GAP_MS)
     return run_end
 
@@ -428,7 +443,8 @@ def format_plan(plan: Plan) -> str:
         for e in (e for e in plan.events if e.chapter == ci):
             what = {
                 "speech": f'"{_short(e.text or "")}"' + (f" ({e.role})" if e.role not in ("say",) else "")
-                + (f" at {e.tempo:.2f}x" if e.tempo != 1.0 else ""),
+                + (f" at {e.tempo:.2f}x" if e.tempo != 1.0 else "")
+                + (f" [{_voice_name(e.voice)}]" if e.voice else ""),
                 "cue": f"[{e.sound}]",
                 "silence": "silence",
             }[e.kind]
@@ -441,6 +457,12 @@ def format_plan(plan: Plan) -> str:
     lines.insert(1, "-" * min(100, max(len(x) for x in lines)))
     lines.append(f"total {format_ms(plan.length_ms)}" + (" (speech lengths estimated)" if plan.estimated else ""))
     return "\n".join(lines)
+
+
+def _voice_name(voice: str) -> str:
+    """A voice label as a table shows it: `espeak en-gb 1.6x`."""
+    v = json.loads(voice)
+    return " ".join(str(x) for x in (v.get("engine"), v.get("name"), f"{v.get('speed', 1):g}x") if x)
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -1,15 +1,20 @@
-"""Cover art: a calm square PNG with the session title, drawn with Pillow (no system font needed).
+"""Cover art: a calm square PNG with the session title, drawn with Pillow in a bundled font.
 
 The hue comes from a hash of the title, so every session of a library gets its own colour and
-rebuilding gives byte-identical art. Text uses Pillow's bundled font (`ImageFont.load_default(size=)`,
-Pillow >= 10.1 with FreeType); it covers Latin scripts, so titles in other scripts may show boxes.
+rebuilding gives byte-identical art. Text is drawn in Noto Sans (package `fontpkg-noto-sans`, SIL Open
+Font License 1.1: Latin with every diacritic, Greek, Cyrillic), or in Noto Sans CJK when a title needs
+Chinese, Japanese or Korean and the optional `noto-cjk-sans-jp-regular` package is installed. A
+character no installed font has is left out, never drawn as a box: `undrawable` names such characters,
+so a build can say so.
 """
 
 from __future__ import annotations
 
 import colorsys
+import functools
 import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -56,8 +61,99 @@ def _gradient(size: int, hue: float) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB")
 
 
-def _font(px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=max(8, px))
+#: Weight of the title in the variable Noto Sans (400 regular .. 900 black): a little heavier than
+#: regular reads better on a phone's lock screen.
+_TITLE_WEIGHT = 500
+
+
+@functools.cache
+def font_files() -> tuple[Path, ...]:
+    """The cover fonts installed, in order of preference: Noto Sans, then Noto Sans CJK (optional)."""
+    found: list[Path] = []
+    try:
+        import fontpkg_noto_sans
+
+        found += sorted((Path(fontpkg_noto_sans.ROOT) / "files").glob("NotoSans[[]*.ttf"))[:1]
+    except ImportError:
+        pass
+    try:
+        import noto_cjk_sans_jp_regular
+
+        found.append(Path(str(noto_cjk_sans_jp_regular.FONT_PATH)))
+    except ImportError:
+        pass
+    return tuple(p for p in found if p.is_file())
+
+
+@functools.cache
+def _face(path: Path, px: int) -> ImageFont.FreeTypeFont:
+    font = ImageFont.truetype(str(path), max(8, px))
+    try:
+        axes = font.get_variation_axes()
+        font.set_variation_by_axes([_TITLE_WEIGHT if a["name"] == b"Weight" else a["default"] for a in axes])
+    except OSError:  # not a variable font
+        pass
+    return font
+
+
+_PROBE_PX = 48
+#: A code point no font maps (a noncharacter): drawing it gives the font's missing-glyph (.notdef) box.
+_UNMAPPED = "\U0010fffe"
+
+
+@functools.cache
+def _notdef(path: Path) -> tuple:
+    return _mask(path, _UNMAPPED)
+
+
+def _mask(path: Path, ch: str) -> tuple:
+    mask = _face(path, _PROBE_PX).getmask(ch)
+    return mask.size, bytes(mask)
+
+
+@functools.cache
+def has_glyph(path: Path, ch: str) -> bool:
+    """Whether the font at `path` draws `ch` as a glyph of its own, not as its missing-glyph box."""
+    if ch.isspace():
+        return True
+    return _mask(path, ch) != _notdef(path)
+
+
+def _drawable(path: Path, text: str) -> bool:
+    return all(has_glyph(path, ch) for ch in text)
+
+
+def undrawable(text: str | None) -> list[str]:
+    """The characters of `text` that no installed cover font can draw (they are left out of the cover)."""
+    files = font_files()
+    out: dict[str, None] = {}
+    for ch in " ".join((text or "").split()):
+        if not files or not any(has_glyph(p, ch) for p in files):
+            out[ch] = None
+    return list(out)
+
+
+def _font_file(text: str) -> Path | None:
+    """The first cover font that draws every character of `text` (else the one that draws most)."""
+    files = font_files()
+    if not files:
+        return None
+    for path in files:
+        if _drawable(path, text):
+            return path
+    return max(files, key=lambda p: sum(has_glyph(p, ch) for ch in text))
+
+
+def _drawn(text: str) -> str:
+    """`text` without the characters no cover font has (a box would stand for them otherwise)."""
+    missing = set(undrawable(text))
+    return " ".join("".join(ch for ch in text if ch not in missing).split()) if missing else text
+
+
+def _font(px: int, path: Path | None = None) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if path is None:  # no font package installed: Pillow's own (Latin without most diacritics)
+        return ImageFont.load_default(size=max(8, px))
+    return _face(path, px)
 
 
 def _width(draw: ImageDraw.ImageDraw, text: str, font) -> float:
@@ -93,8 +189,9 @@ def _fit_title(draw: ImageDraw.ImageDraw, title: str, size: int) -> tuple[object
     """The largest font (from about 1/10 of the side down) at which the title fits in a few lines."""
     max_width = size * 0.80
     px = int(size * 0.105)
+    path = _font_file(title)
     while True:
-        font = _font(px)
+        font = _font(px, path)
         lines = _wrap(draw, title, font, max_width)
         words_fit = px <= size * 0.06 or all(_width(draw, w, font) <= max_width for w in title.split())
         if (len(lines) <= _MAX_TITLE_LINES and words_fit) or px <= size // 40:
@@ -119,14 +216,14 @@ def make_cover(title: str, subtitle: str | None, size: int = DEFAULT_SIZE) -> by
     img = _background(size, cover_hue(title))
     draw = ImageDraw.Draw(img)
 
-    font, lines = _fit_title(draw, title, size)
+    font, lines = _fit_title(draw, _drawn(title) or "·", size)
     title_lh = int(_line_height(font) * 1.12)
     blocks: list[tuple[str, object, int, tuple[int, int, int]]] = [(ln, font, title_lh, _TEXT) for ln in lines]
     gap = int(size * 0.05)
     sub_font = None
     if subtitle:
-        sub_font = _font(int(size * 0.042))
-        sub_lines = _wrap(draw, subtitle, sub_font, size * 0.80)[:2]
+        sub_font = _font(int(size * 0.042), _font_file(subtitle))
+        sub_lines = _wrap(draw, _drawn(subtitle), sub_font, size * 0.80)[:2]
         sub_lh = int(_line_height(sub_font) * 1.2)
         blocks += [(ln, sub_font, sub_lh, _SUBTEXT) for ln in sub_lines]
     total = sum(b[2] for b in blocks) + (gap if subtitle else 0)
@@ -154,7 +251,13 @@ def _png_text(title: str, subtitle: str | None) -> PngInfo:
     if subtitle:
         info.add_itxt("Description", subtitle)
     info.add_text("Software", f"audiogen {__version__}")
+    info.add_text("Font", _fonts_used())
     return info
+
+
+def _fonts_used() -> str:
+    """Which cover fonts are installed (a cover drawn with other fonts is drawn again)."""
+    return ", ".join(p.name for p in font_files()) or "Pillow default"
 
 
 def cover_matches(data: bytes, title: str, subtitle: str | None) -> bool:
@@ -169,4 +272,4 @@ def cover_matches(data: bytes, title: str, subtitle: str | None) -> bool:
     title = " ".join((title or "").split()) or "Untitled"
     subtitle = " ".join((subtitle or "").split()) or None
     return (text.get("Title") == title and text.get("Description") == subtitle
-            and text.get("Software") == f"audiogen {__version__}")
+            and text.get("Software") == f"audiogen {__version__}" and text.get("Font") == _fonts_used())

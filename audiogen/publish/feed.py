@@ -21,6 +21,7 @@ from audiogen.publish.sessions import (
     LIBRARY_COVER,
     artist,
     clock,
+    library_language,
     library_meta,
     one_line,
     write_if_changed,
@@ -189,7 +190,7 @@ def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_u
     n = len(sessions)
     total = clock(sum(s["length_ms"] for s in sessions))
     _sub(ch, "description", f"{album}: {n} guided session{'s' if n != 1 else ''} ({total}) by {author}.")
-    language = next((s.get("language") for s in sessions if isinstance(s.get("language"), str)), None)
+    language = library_language(sessions)  # what most sessions are in, as a BCP 47 tag (pt-BR)
     if language:
         _sub(ch, "language", language)
     _sub(ch, "generator", "audiogen")

@@ -23,7 +23,16 @@ from urllib.parse import quote
 
 from audiogen.publish.feed import FEED, INDEX
 from audiogen.publish.playlist import PLAYLIST
-from audiogen.publish.sessions import LIBRARY_COVER, artist, clock, library_meta, one_line, write_if_changed
+from audiogen.publish.sessions import (
+    LIBRARY_COVER,
+    artist,
+    clock,
+    language_tag,
+    library_language,
+    library_meta,
+    one_line,
+    write_if_changed,
+)
 
 
 @functools.cache
@@ -96,8 +105,8 @@ def index_html(sessions: list[dict], album: str | None, author: str | None,
     n = len(sessions)
     total = clock(sum(s["length_ms"] for s in sessions))
     collapsed = n > 2  # many sessions: chapter lists open on demand (and when a session plays)
-    lang = next((s.get("language") for s in sessions if isinstance(s.get("language"), str)), "en")
-    cards = "".join(_card(s, author, collapsed, folder) for s in sessions)
+    lang = library_language(sessions) or "en"
+    cards = "".join(_card(s, author, collapsed, folder, lang) for s in sessions)
     cover_w, cover_h = _cover_size(None, folder / LIBRARY_COVER if folder else None)
     return _fill("page.html", lang=_e(lang), album=_e(album), feed=FEED, playlist=PLAYLIST, cover=LIBRARY_COVER,
                  cover_sizes=f"{cover_w}x{cover_h}", manifest=MANIFEST,
@@ -106,7 +115,7 @@ def index_html(sessions: list[dict], album: str | None, author: str | None,
                  css=template("page.css"), js=template("page.js"))
 
 
-def _card(s: dict, author: str, collapsed: bool, folder: Path | None = None) -> str:
+def _card(s: dict, author: str, collapsed: bool, folder: Path | None = None, page_lang: str = "en") -> str:
     title = one_line(s["title"])
     meta = [clock(s["length_ms"], floor=True)]  # as the player shows it: whole seconds, truncated
     if s["track"] is not None:
@@ -129,7 +138,10 @@ def _card(s: dict, author: str, collapsed: bool, folder: Path | None = None) -> 
                   clock=clock(int(c.get("start_ms", 0)), floor=True), title=_e(one_line(c.get("title")))).rstrip("\n")
             for c in s["chapters"])
         chapters = _fill("chapters.html", open="" if collapsed else " open", count=len(s["chapters"]), items=items)
-    return _fill("session.html", slug=_e(s["slug"]), title=_e(title), artist=_e(artist(s, author)), art=art,
+    own = language_tag(s.get("language"))
+    lang = f' lang="{_e(own)}"' if own and own != page_lang else ""  # a session in another language says so
+    return _fill("session.html", slug=_e(s["slug"]), lang=lang, title=_e(title), artist=_e(artist(s, author)),
+                 art=art,
                  art_data=art_data,
                  meta=_e(" · ".join(meta)), description=f'<p class="desc">{_e(desc)}</p>\n' if desc else "",
                  mp3=_e(quote(s["mp3"])), chapters=chapters, size=_size(s["size_bytes"]))
@@ -157,6 +169,8 @@ def manifest_json(sessions: list[dict], album: str | None, author: str | None,
         "background_color": "#f5f2ee", "theme_color": "#3d6e6a",
         "icons": [{"src": LIBRARY_COVER, "sizes": f"{w}x{h}", "type": "image/png", "purpose": "any"}],
     }
+    if lang := library_language(sessions):
+        manifest["lang"] = lang
     return json.dumps(manifest, ensure_ascii=False, indent=1) + "\n"
 
 

@@ -75,6 +75,26 @@ def library_meta(sessions: list[dict], album: str | None = None, author: str | N
     return (album or common("album") or DEFAULT_ALBUM), (author or common("artist") or "audiogen")
 
 
+def language_tag(code: object) -> str | None:
+    """A routine's language code as a BCP 47 tag for `<html lang>` and the feed (`pt_br` -> `pt-BR`,
+    `DE` -> `de`), or None when it is not one."""
+    if not isinstance(code, str) or not code.strip():
+        return None
+    parts = code.strip().replace("_", "-").split("-")
+    if not all(p.isascii() and p.isalnum() for p in parts) or not 2 <= len(parts[0]) <= 3:
+        return None
+    out = [parts[0].lower()]
+    for p in parts[1:]:
+        out.append(p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p.lower())
+    return "-".join(out)
+
+
+def library_language(sessions: list[dict]) -> str | None:
+    """The library's language: the one most of its sessions are in (the first of them on a tie)."""
+    tags = [t for t in (language_tag(s.get("language")) for s in sessions) if t]
+    return max(tags, key=tags.count) if tags else None
+
+
 def one_line(text: object) -> str:
     return " ".join(str(text or "").split())
 

@@ -336,11 +336,13 @@ def parse_routine(text: str, path: str = "<input>", *, defaults: dict | None = N
         raise validation_error(Routine, e, marks, path) from None
     routine.set_origin(path, base_dir)
     _check_sounds(routine, marks, path)
-    name = routine.voice.name
-    if name and name.lower().endswith(".onnx") and base_dir is not None:  # a Piper model beside the routine
-        from audiogen.routine.soundref import resolve_path
+    voices = [routine.voice, routine.phrases.voice] + [step.voice for step in routine.steps]
+    for voice in voices:
+        name = voice.name if voice is not None else None
+        if name and name.lower().endswith(".onnx") and base_dir is not None:  # a Piper model beside the routine
+            from audiogen.routine.soundref import resolve_path
 
-        routine.voice.name = str(resolve_path(name, base_dir))
+            voice.name = str(resolve_path(name, base_dir))
     return routine
 
 

@@ -137,14 +137,18 @@ class Phrases(StrictModel):
     halfway: Text = "Halfway."
     remaining: Text = Field(
         "{n} left.",
-        description="{n}: in the built-in English phrase the time in words ('Ten seconds'); in your own "
-        "phrase the number of seconds in digits, read by the engine in its language",
+        description="{n}: in a built-in phrase the time in words of its language ('Ten seconds', 'zehn "
+        "Sekunden'); in your own phrase the number of seconds in digits, read by the engine in its language",
     )
     counts: list[Text] = Field(default_factory=lambda: list(DEFAULT_COUNTS), min_length=1)
     side_prompt: Text = Field("Now the {side} side.", description="{side} is the side's name")
     breathe_in: Text = Field("Breathe in.", description="spoken at the start of each inhale of a breathe step")
     breathe_hold: Text = Field("Hold.", description="spoken at the start of each hold (and hold_after)")
     breathe_out: Text = Field("Breathe out.", description="spoken at the start of each exhale")
+    intro_title: Text = Field("Intro", description="the intro's chapter name")
+    outro_title: Text = Field("Outro", description="the outro's chapter name")
+    voice: Voice | None = Field(None, description="the voice of these words (counts, reminders, the built-in "
+                                "side prompt), over the step's and the routine's; keys not given are theirs")
 
     def is_default(self) -> bool:
         return self == Phrases()
@@ -238,6 +242,8 @@ class Step(StrictModel):
                              "(default: the routine's fit)")
     countdown: int | None = Field(None, ge=1, le=MAX_COUNTDOWN,
                                   description="count down the last seconds of each run (count: false: ticks)")
+    voice: Voice | None = Field(None, description="the voice of this step's words, over the routine's; keys not "
+                                "given are the routine's")
 
     _check_say = field_validator("say", "side_prompt")(classmethod(lambda cls, v: _check_markup(v)))
 

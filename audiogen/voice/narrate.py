@@ -13,6 +13,7 @@ import numpy as np
 from audiogen.dsp.ffmpeg import INTERNAL_RATE
 from audiogen.routine.errors import EngineError, EngineUnavailable
 from audiogen.routine.model import Routine
+from audiogen.routine.voicing import by_voice
 from audiogen.voice.cache import ClipCache, clip_key
 from audiogen.voice.clips import prepare_speech
 from audiogen.voice.engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
@@ -39,6 +40,18 @@ class Narration:
     synthesized: int = 0
     cache_hits: int = 0
     notes: list[str] = field(default_factory=list)
+    #: Who spoke the clips of the routine's other voices (a step's or the phrases' `voice:`):
+    #: voice label -> (engine, voice id).
+    voices: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def merge(self, other: Narration, names: dict[str, str], label: str) -> None:
+        """Take in `other` (the clips of one other voice, by plain text) under their clip `names`."""
+        for name, text in names.items():
+            self.keys[name], self.lengths[name] = other.keys[text], other.lengths[text]
+        self.synthesized += other.synthesized
+        self.cache_hits += other.cache_hits
+        self.notes += [n for n in other.notes if n not in self.notes]
+        self.voices[label] = (other.engine, other.voice)
 
 
 def voice_request(routine: Routine) -> VoiceRequest:
@@ -195,7 +208,15 @@ class Narrator:
         return clip_key(engine.name, engine.version(), voice_id, voice.language, voice.speed, text)
 
     def cached_lengths(self, routine: Routine, texts: list[str]) -> dict[str, int]:
-        """Real lengths of the clips already cached for the engine `auto` would try first (no synthesis)."""
+        """Real lengths of the clips already cached for the engine `auto` would try first (no synthesis),
+        by clip name (a text in another voice than the routine's is looked up in that voice)."""
+        out: dict[str, int] = {}
+        for voice_routine, _, names in by_voice(routine, texts):
+            lengths = self._cached_lengths(voice_routine, list(dict.fromkeys(names.values())))
+            out.update({name: lengths[text] for name, text in names.items() if text in lengths})
+        return out
+
+    def _cached_lengths(self, routine: Routine, texts: list[str]) -> dict[str, int]:
         for _, got in self.options(routine, explicit=False, on_error="skip"):
             if isinstance(got, str):
                 continue
@@ -211,7 +232,18 @@ class Narrator:
     # -- narrating -----------------------------------------------------------------------------------
     def narrate(self, routine: Routine, texts: list[str],
                 on_clip: Callable[[str, bool], None] | None = None) -> Narration:
-        """Make sure every text has a cached clip, narrated by one engine for the whole routine."""
+        """Make sure every clip has a cached clip: the routine's voice by one engine for the whole routine,
+        each other voice (a step's or the phrases' `voice:`) by the engine its own choice picks."""
+        groups = by_voice(routine, texts)
+        main_routine, _, main = groups[0]
+        narration = self._narrate(main_routine, list(main.values()), on_clip)
+        for voice_routine, label, names in groups[1:]:
+            other = self._narrate(voice_routine, list(dict.fromkeys(names.values())), on_clip)
+            narration.merge(other, names, label)
+        return narration
+
+    def _narrate(self, routine: Routine, texts: list[str],
+                 on_clip: Callable[[str, bool], None] | None = None) -> Narration:
         explicit = self._explicit(routine)
         while True:  # an engine that fails is marked down, so the next pick is the next engine (or none)
             engine, voice_id, req, skipped = self._pick(routine)
@@ -275,6 +307,8 @@ class Narrator:
                 on_clip(text, False)
 
         groups: dict[str, _Group] = {}
+        routines = [(voice_routine, list(dict.fromkeys(names.values())))
+                    for routine, texts in routines for voice_routine, _, names in by_voice(routine, texts)]
         for routine, texts in routines:
             for name, got in self.options(routine, on_error="stop"):  # narrate() reports the error
                 if isinstance(got, str):
