@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from dataclasses import dataclass
 from importlib import metadata
@@ -94,6 +95,8 @@ class PiperEngine:
     #: "Two") are quicker in process than any pool.
     pool_min_clips = 4
     pool_min_chars = 600
+    #: `[[...]]` (from a routine's pronounce:) is Piper's own phoneme input: IPA, one phoneme a character.
+    phonemes = True
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -181,6 +184,7 @@ class PiperEngine:
         model = self._model_for(voice, load=True)
         from piper import SynthesisConfig
 
+        self._check_phonemes(text, model)
         rate = int(model.voice.config.sample_rate)
         scale = length_scale(float(model.voice.config.length_scale), voice.speed)
         syn = SynthesisConfig(length_scale=scale, normalize_audio=False)
@@ -199,6 +203,19 @@ class PiperEngine:
             raise EngineError(f"Piper produced no audio for {text[:40]!r}")
         samples = np.round(audio * (_PEAK / peak) * 32767).astype(np.int16)
         return Clip(samples, rate)
+
+    @staticmethod
+    def _check_phonemes(text: str, model: _Model) -> None:
+        """Every phoneme in `[[...]]` must be one the voice knows (Piper itself would drop it with a warning)."""
+        known = model.config.get("phoneme_id_map") or {}
+        for block in re.findall(r"\[\[([^\[\]]*)\]\]", text):
+            unknown = sorted({c for c in block if not c.isspace() and c not in known})
+            if unknown:
+                raise EngineError(
+                    f"Piper voice {model.path.name} has no phoneme {', '.join(repr(c) for c in unknown)} "
+                    f"(in [[{block}]])",
+                    hint="Piper reads IPA in [[...]] (espeak-ng --ipa prints it, e.g. [[ɡwˈɑː ʃˈɑː]]); "
+                         "espeak's own mnemonics (gw'A: S'A:) are for engine espeak")
 
     # -- models --------------------------------------------------------------------------------
     def _model_for(self, voice: VoiceRequest, *, load: bool) -> _Model:
