@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audiogen.build.check import CheckResult, check_paths
 from audiogen.build.check import plan_file as _plan_file
@@ -25,6 +26,9 @@ from audiogen.routine.loader import load_routine, parse_routine
 from audiogen.routine.model import Routine, routine_schema
 from audiogen.routine.scaffold import scaffold
 from audiogen.voice.catalogue import InstalledVoice
+
+if TYPE_CHECKING:
+    from audiogen.build.say import Said
 
 __all__ = [
     "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
@@ -92,6 +96,20 @@ def remove_voice(name: str) -> Path:
     from audiogen.voice.catalogue import remove
 
     return remove(name)
+
+
+def say(text: str, *, routine: PathLike | None = None, voice: str | None = None, speed: float | None = None,
+        language: str | None = None, out: PathLike | None = None, play: bool = False,
+        offline: bool | None = None) -> Said:
+    """Speak one phrase as a build would (the routine's voice and pronounce: rules when `routine` is given):
+    `voice` is `engine` or `engine:name` (`espeak:en-gb`, `piper:de_DE-thorsten-medium`). Writes `out`
+    (.wav/.mp3) or a temp WAV, and plays it when `play` and a player is on PATH (`Said.played`)."""
+    from audiogen.build.say import say as _say
+
+    engine, _, name = (voice or "").partition(":")
+    return _say(text, routine_file=Path(routine) if routine else None, engine=engine or None,
+                voice_name=name or None, speed=speed, language=language, out=Path(out) if out else None,
+                play=play, offline=offline)
 
 
 def new_routine(name: str, folder: PathLike = ".", *, force: bool = False) -> Path:

@@ -401,6 +401,37 @@ def voices_remove(name) -> None:
     click.echo(f"removed {name} ({folder})")
 
 
+@cli.command()
+@click.argument("text")
+@click.option("--voice", help="engine or engine:name, e.g. espeak:en-gb, piper:de_DE-thorsten-medium, gtts:co.uk.")
+@click.option("--speed", type=click.FloatRange(0.5, 2.0), help="Tempo (pitch preserved).")
+@click.option("--language", "-l", help="Language code (default: the routine's, else en).")
+@click.option("--routine", "routine_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Use this routine's voice and pronounce: rules (and its library's defaults).")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the phrase here (.mp3 or .wav) instead of playing it.")
+@click.option("--offline", is_flag=True, default=None, help="Never contact the network (also AUDIOGEN_OFFLINE=1).")
+def say(text, voice, speed, language, routine_file, out, offline) -> None:
+    """Speak TEXT as a build would (pronounce: applied) and play it, or write it with -o."""
+    from audiogen import api
+
+    said = api.say(text, routine=routine_file, voice=voice, speed=speed, language=language, out=out,
+                   play=out is None, offline=offline or None)
+    for note in said.notes:
+        click.echo(click.style("note: ", fg="yellow") + note, err=True)
+    who = f"{said.engine} ({said.voice})"
+    if said.spoken != " ".join(text.split()):
+        click.echo(f"spoken as: {said.spoken}", err=True)
+    if out is not None:
+        click.echo(f"wrote {said.path} ({who})")
+    elif said.played:
+        click.echo(f"played ({who}); the file: {said.path}")
+    elif said.player:
+        click.echo(f"{said.player} could not play it: wrote {said.path} ({who})")
+    else:
+        click.echo(f"no audio player found (ffplay, mpv, paplay, aplay, afplay, play): wrote {said.path} ({who})")
+
+
 @cli.group()
 def cache() -> None:
     """The clip cache."""
