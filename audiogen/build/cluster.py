@@ -160,8 +160,11 @@ class _Pipeline:
             return
         narration = Narration(engine.name, voice_id, {}, {}, notes=notes)
         r.narration, r.missing = narration, set()
+        from audiogen.voice.pronounce import apply as pronounce
+
         for text in r.texts:
-            key = narrator.key(engine, voice_id, req, text)
+            spoken = pronounce(text, r.routine.pronounce)  # what the engine says, and what the key hashes
+            key = narrator.key(engine, voice_id, req, spoken)
             narration.keys[text] = key
             self.users[key] = self.users.get(key, 0) + 1
             if key in self.shared:  # made (or being made) for another routine of this build
@@ -180,7 +183,7 @@ class _Pipeline:
                 self.progress("clip", {"hit": True})
                 continue
             tries = self.tries.get(key, 0)
-            fut = self.client.submit(synth_clip, engine.name, req, text,
+            fut = self.client.submit(synth_clip, engine.name, req, spoken,
                                      key=f"clip-{key}" + (f"-{tries}" if tries else ""), retries=RETRIES, pure=False)
             self.shared[key] = fut
             self.tasks[fut] = ("clip", key)
