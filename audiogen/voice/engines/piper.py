@@ -228,7 +228,8 @@ class PiperEngine:
                 model = self._describe(installed[0].model, installed[0].config)
             else:
                 raise EngineUnavailable(
-                    f"Piper has no voice installed for language {voice.language!r}",
+                    f"Piper has no voice installed for language {voice.language!r} (audiogen voices --available "
+                    "-l LANG lists voices to install)",
                     hint="install one: audiogen voices --available lists them, audiogen voices install NAME",
                 )
         else:
