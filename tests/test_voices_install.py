@@ -195,3 +195,17 @@ def test_installed_voices_narrate_by_name_and_under_auto(served, tmp_path, write
     timeline = json.loads(r2.mp3.with_suffix(".json").read_text())
     assert timeline["engine"] == "piper"
     assert get_engine("piper").voices()["de"] == "de_DE-joe-medium"
+
+
+def test_progress_reaches_the_total_and_a_failed_reinstall_keeps_the_old_copy(served, tmp_path):
+    from audiogen.api import install_voice
+
+    served.add("en_US-joe-medium", MODEL, CONFIG, CARD)
+    seen = []
+    v = install_voice("en_US-joe-medium", progress=lambda done, total: seen.append((done, total)))
+    total = len(MODEL) + len(CONFIG) + len(CARD)
+    assert seen[-1] == (total, total) and all(a <= b for (a, _), (b, _) in zip(seen, seen[1:], strict=False))
+    served.cut.add("/en/en_US/joe/medium/en_US-joe-medium.onnx")
+    with pytest.raises(catalogue.VoiceInstallError, match="cut short|cannot download"):
+        install_voice("en_US-joe-medium", force=True)
+    assert v.model.read_bytes() == MODEL and len(_leftovers(tmp_path)) == 4  # the old copy, whole
