@@ -11,8 +11,9 @@ raise for a routine that fails, it reports it in that routine's `BuildResult`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audiogen.build.check import CheckResult, check_paths
 from audiogen.build.check import plan_file as _plan_file
@@ -24,6 +25,10 @@ from audiogen.routine.errors import AudiogenError
 from audiogen.routine.loader import load_routine, parse_routine
 from audiogen.routine.model import Routine, routine_schema
 from audiogen.routine.scaffold import scaffold
+from audiogen.voice.catalogue import InstalledVoice
+
+if TYPE_CHECKING:
+    from audiogen.build.say import Said
 
 __all__ = [
     "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
@@ -67,6 +72,44 @@ def voices(language: str = "en", offline: bool | None = None) -> dict:
     from audiogen.voice.report import engine_report
 
     return engine_report(language=language, offline=offline)
+
+
+def available_voices(offline: bool | None = None) -> dict[str, list[dict]]:
+    """The Piper voices the catalogue offers (`AUDIOGEN_PIPER_VOICES_URL`, default the official one), by language
+    code (`de_DE`): name, quality, download size, whether installed."""
+    from audiogen.voice.catalogue import available
+
+    return available(offline=offline)
+
+
+def install_voice(name: str, *, force: bool = False, offline: bool | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> InstalledVoice:
+    """Download the Piper voice `name` (`de_DE-thorsten-medium`) from the catalogue, check it and install it
+    into the user data folder, where `voice.name: NAME` finds it; `progress(done, total)` gets bytes."""
+    from audiogen.voice.catalogue import install
+
+    return install(name, force=force, offline=offline, progress=progress)
+
+
+def remove_voice(name: str) -> Path:
+    """Delete an installed Piper voice; the folder it was in."""
+    from audiogen.voice.catalogue import remove
+
+    return remove(name)
+
+
+def say(text: str, *, routine: PathLike | None = None, voice: str | None = None, speed: float | None = None,
+        language: str | None = None, out: PathLike | None = None, play: bool = False,
+        offline: bool | None = None) -> Said:
+    """Speak one phrase as a build would (the routine's voice and pronounce: rules when `routine` is given):
+    `voice` is `engine` or `engine:name` (`espeak:en-gb`, `piper:de_DE-thorsten-medium`). Writes `out`
+    (.wav/.mp3) or a temp WAV, and plays it when `play` and a player is on PATH (`Said.played`)."""
+    from audiogen.build.say import say as _say
+
+    engine, _, name = (voice or "").partition(":")
+    return _say(text, routine_file=Path(routine) if routine else None, engine=engine or None,
+                voice_name=name or None, speed=speed, language=language, out=Path(out) if out else None,
+                play=play, offline=offline)
 
 
 def new_routine(name: str, folder: PathLike = ".", *, force: bool = False) -> Path:

@@ -274,25 +274,36 @@ def schema() -> None:
     click.echo(json.dumps(api.routine_schema(), indent=2))
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report (for scripts).")
 @click.option("--language", "-l", default="en", show_default=True, help="Which engine `auto` picks for this language.")
 @click.option("--offline", is_flag=True, default=None, help="As a build with --offline would see it (also "
               "AUDIOGEN_OFFLINE=1).")
 @click.option("--all", "show_all", is_flag=True, help="List every language and voice, not the first ones.")
-def voices(as_json, language, offline, show_all) -> None:
-    """List engines, whether each works here and why not, their languages and voices, and auto's pick."""
+@click.option("--available", "show_available", is_flag=True,
+              help="List the Piper voices `voices install` can download (by language; -l LANG for one).")
+@click.pass_context
+def voices(ctx, as_json, language, offline, show_all, show_available) -> None:
+    """List engines, whether each works here and why not, their languages and voices, and auto's pick.
+
+    `voices install NAME` downloads a Piper voice, `voices remove NAME` deletes one."""
     from click.core import ParameterSource
 
     from audiogen import api
     from audiogen.voice.report import speaks
 
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"offline": offline}
+        return
+    # -l LANG given: list only what speaks it (without -l, everything, for en's pick)
+    only = click.get_current_context().get_parameter_source("language") != ParameterSource.DEFAULT
+    if show_available:
+        _available(api.available_voices(offline=offline or None), language if only else None, as_json)
+        return
     report = api.voices(language=language, offline=offline or None)
     if as_json:
         click.echo(json.dumps(report, indent=1, ensure_ascii=False))
         return
-    # -l LANG given: list only what speaks it (without -l, everything, for en's pick)
-    only = click.get_current_context().get_parameter_source("language") != ParameterSource.DEFAULT
 
     def some(items: list[str], n: int = 24) -> str:
         return ", ".join(items if show_all else items[:n]) + (", ..." if len(items) > n and not show_all else "")
@@ -332,6 +343,103 @@ def voices(as_json, language, offline, show_all) -> None:
         if pick and pick.get("voice") is None:
             click.echo(f"        {pick['language']}: {pick['reason']}")
     click.echo(f"auto picks now for {language!r}: {report['auto']['summary']}")
+
+
+def _available(by_language: dict[str, list[dict]], language: str | None, as_json: bool) -> None:
+    """`voices --available`: the catalogue's voices, per language (only `language`'s when given)."""
+    from audiogen.voice.catalogue import MODEL_CARDS
+
+    if language:
+        want = language.lower().replace("-", "_")
+        by_language = {code: items for code, items in by_language.items()
+                       if code.lower() == want or code.lower().split("_")[0] == want.split("_")[0]}
+    if as_json:
+        click.echo(json.dumps(by_language, indent=1, ensure_ascii=False))
+        return
+    for code, items in by_language.items():
+        first = items[0]
+        where = f", {first['region']}" if first.get("region") else ""
+        click.echo(f"{code} ({first.get('language') or code}{where})")
+        for v in items:
+            mark = "  [installed]" if v["installed"] else ""
+            click.echo(f"  {v['name']:<40} {v.get('quality') or '':<7} {v['size_bytes'] / 1e6:5.0f} MB{mark}")
+    if not by_language:
+        click.echo(f"no Piper voice in the catalogue speaks {language!r}")
+    click.echo(f"install one: audiogen voices install NAME. Each voice has its own licence, in its MODEL_CARD "
+               f"({MODEL_CARDS}); `voices install` prints it.")
+
+
+@voices.command("install")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Download it again even if it is installed.")
+@click.option("--offline", is_flag=True, default=None, help="Refuse (offline mode never downloads).")
+@click.pass_context
+def voices_install(ctx, name, force, offline) -> None:
+    """Download the Piper voice NAME (such as de_DE-thorsten-medium), check it and install it."""
+    from audiogen import api
+
+    offline = offline or (ctx.obj or {}).get("offline")
+    bar = {}
+
+    def progress(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = click.progressbar(length=total, label=f"downloading {name}", file=sys.stderr,
+                                           show_pos=False, show_percent=True)
+            bar["bar"].__enter__()
+            bar["at"] = 0
+        bar["bar"].update(done - bar["at"])
+        bar["at"] = done
+
+    try:
+        v = api.install_voice(name, force=force, offline=offline or None, progress=progress)
+    finally:
+        if "bar" in bar:
+            bar["bar"].__exit__(None, None, None)
+    click.echo(f"installed {v.name} ({v.language}) in {v.model.parent}")
+    click.echo(f"licence: {v.licence or 'not stated'} (see {v.model.parent / 'MODEL_CARD'})")
+    click.echo(f"use it: voice: {{engine: piper, name: {v.name}}}, or engine auto for language "
+               f"{v.language.split('_')[0]!r} offline")
+
+
+@voices.command("remove")
+@click.argument("name")
+def voices_remove(name) -> None:
+    """Delete the installed Piper voice NAME."""
+    from audiogen import api
+
+    folder = api.remove_voice(name)
+    click.echo(f"removed {name} ({folder})")
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--voice", help="engine or engine:name, e.g. espeak:en-gb, piper:de_DE-thorsten-medium, gtts:co.uk.")
+@click.option("--speed", type=click.FloatRange(0.5, 2.0), help="Tempo (pitch preserved).")
+@click.option("--language", "-l", help="Language code (default: the routine's, else en).")
+@click.option("--routine", "routine_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Use this routine's voice and pronounce: rules (and its library's defaults).")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the phrase here (.mp3 or .wav) instead of playing it.")
+@click.option("--offline", is_flag=True, default=None, help="Never contact the network (also AUDIOGEN_OFFLINE=1).")
+def say(text, voice, speed, language, routine_file, out, offline) -> None:
+    """Speak TEXT as a build would (pronounce: applied) and play it, or write it with -o."""
+    from audiogen import api
+
+    said = api.say(text, routine=routine_file, voice=voice, speed=speed, language=language, out=out,
+                   play=out is None, offline=offline or None)
+    for note in said.notes:
+        click.echo(click.style("note: ", fg="yellow") + note, err=True)
+    who = f"{said.engine} ({said.voice})"
+    if said.spoken != " ".join(text.split()):
+        click.echo(f"spoken as: {said.spoken}", err=True)
+    if out is not None:
+        click.echo(f"wrote {said.path} ({who})")
+    elif said.played:
+        click.echo(f"played ({who}); the file: {said.path}")
+    elif said.player:
+        click.echo(f"{said.player} could not play it: wrote {said.path} ({who})")
+    else:
+        click.echo(f"no audio player found (ffplay, mpv, paplay, aplay, afplay, play): wrote {said.path} ({who})")
 
 
 @cli.group()

@@ -24,6 +24,7 @@ def _isolated(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AUDIOGEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "clip-cache"))
         mp.setenv("AUDIOGEN_OFFLINE", "1")
+        mp.setenv("AUDIOGEN_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))  # no installed voices
         yield
 
 

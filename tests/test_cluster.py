@@ -18,8 +18,8 @@ from conftest import decode
 
 distributed = pytest.importorskip("distributed", reason="pip install 'audiogen[dask]' to test cluster builds")
 
-LIBRARY = "album: Cluster Test\ndefaults: {voice: {engine: espeak}, background: rain, cue: bell}\n" \
-          "output: {bitrate: 48k}\nvariants: {lengths: [30s]}\n"
+LIBRARY = "album: Cluster Test\ndefaults: {voice: {engine: espeak}, background: rain, cue: bell,\n" \
+          "  pronounce: {gently: jently}}\noutput: {bitrate: 48k}\nvariants: {lengths: [30s]}\n"
 
 
 def make_library(root, n=3):

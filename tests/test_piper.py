@@ -120,7 +120,7 @@ def test_user_model_path_works_and_its_id_follows_the_content(engine, tmp_path):
 
 
 def test_languages_are_never_mixed(engine, tmp_path):
-    with pytest.raises(EngineUnavailable, match="no bundled voice for language 'de'; set voice.name"):
+    with pytest.raises(EngineUnavailable, match="no voice installed for language 'de'"):
         engine.resolve_voice(VoiceRequest(language="de"))
     model = tmp_path / "de_DE-test.onnx"
     model.symlink_to(model_path())

@@ -165,11 +165,14 @@ class _Pipeline:
         narration = Narration(engine.name, voice_id, {}, {}, notes=notes)
         narration.voices = {label: (e.name, v) for label, (e, v, _) in others.items()}
         r.narration, r.missing = narration, set()
+        from audiogen.voice.pronounce import apply as pronounce
+
         own = (engine, voice_id, req)
         for name in r.texts:
             label, text = split(name)
             engine, voice_id, req = others[label] if label is not None else own
-            key = narrator.key(engine, voice_id, req, text)
+            spoken = pronounce(text, r.routine.pronounce)  # what the engine says, and what the key hashes
+            key = narrator.key(engine, voice_id, req, spoken)
             narration.keys[name] = key
             self.users[key] = self.users.get(key, 0) + 1
             if key in self.shared:  # made (or being made) for another routine of this build
@@ -188,7 +191,7 @@ class _Pipeline:
                 self.progress("clip", {"hit": True})
                 continue
             tries = self.tries.get(key, 0)
-            fut = self.client.submit(synth_clip, engine.name, req, text,
+            fut = self.client.submit(synth_clip, engine.name, req, spoken,
                                      key=f"clip-{key}" + (f"-{tries}" if tries else ""), retries=RETRIES, pure=False)
             self.shared[key] = fut
             self.tasks[fut] = ("clip", key)

@@ -84,6 +84,35 @@ def _sounds(text: str | None) -> int:
     return sum(not isinstance(seg, Pause) for seg in parse_markup(text)) if text else 0
 
 
+def _pronounce_key(key: str) -> str:
+    key = " ".join(str(key).split())
+    if not key:
+        raise ValueError("a pronounce: entry needs a word or phrase to replace")
+    if len(key) > 200:
+        raise ValueError("a pronounce: key is a word or short phrase (at most 200 characters)")
+    if "[" in key or "]" in key:
+        raise ValueError(f"pronounce: key {key!r} may not contain [ or ] (keys are words as the script writes them)")
+    return key
+
+
+def _pronounce_value(value: Any) -> str:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ValueError("a pronounce: value is text: a respelling (gwah shah) or phonemes in [[...]]")
+    value = " ".join(str(value).split())
+    if not value:
+        raise ValueError("say how to pronounce it: a respelling (gwah shah) or phonemes in [[...]]")
+    if value.startswith("[["):
+        if not re.fullmatch(r"\[\[[^\[\]]+\]\]", value):
+            raise ValueError(f"phonemes are written [[...]] with nothing after the closing ]], not {value!r}")
+    elif "[" in value or "]" in value:
+        raise ValueError(f"{value!r}: a respelling has no brackets; phonemes are written whole in [[...]]")
+    return value
+
+
+PronounceKey = Annotated[str, BeforeValidator(_pronounce_key)]
+PronounceValue = Annotated[str, Field(max_length=1000), BeforeValidator(_pronounce_value)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, validate_default=True)
 
@@ -318,6 +347,10 @@ class Routine(StrictModel):
     genre: str | None = None
     cover: str | None = Field(None, description="cover image path (png/jpg)")
     fit: bool = Field(False, description="duration steps speed their speech up (at most 1.25x) to fit")
+    pronounce: dict[PronounceKey, PronounceValue] = Field(
+        default_factory=dict, max_length=1000,
+        description="word or phrase: how to say it (a respelling, or [[phonemes]] for espeak/Piper); whole "
+                    "words, any case, longest first")
     loudness: float | None = Field(
         None, ge=-40, le=-5,
         description="LUFS target of this routine's sessions (null: not levelled); default: the library's "
@@ -349,6 +382,17 @@ class Routine(StrictModel):
             raise ValueError(f"the session would play {events:,} sounds (cues, spoken items, counts, reminders); "
                              f"it is limited to {MAX_EVENTS:,}")
         return self
+
+    @field_validator("pronounce")
+    @classmethod
+    def _pronounce_unique(cls, v: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for key in v:
+            if key.casefold() in seen:
+                raise ValueError(f"pronounce: {seen[key.casefold()]!r} and {key!r} are the same word (matching "
+                                 "ignores case): keep one")
+            seen[key.casefold()] = key
+        return v
 
     @field_validator("background", mode="before")
     @classmethod

@@ -19,6 +19,8 @@ from audiogen.voice.clips import prepare_speech
 from audiogen.voice.engines import ENGINES, OFFLINE_PREFERENCE, Engine, VoiceRequest, get_engine
 from audiogen.voice.pool import ProcessPool, default_workers
 from audiogen.voice.privacy import offline_mode
+from audiogen.voice.pronounce import apply as pronounce
+from audiogen.voice.pronounce import phoneme_rules
 from audiogen.voice.threads import run_threads
 
 #: Fewest missing clips worth starting worker processes for, unless the engine says otherwise
@@ -193,7 +195,14 @@ class Narrator:
         engine instead, "stop" ends the walk there."""
         voice = voice_request(routine)
         explicit = self._explicit(routine) if explicit is None else explicit
+        phonemes = phoneme_rules(routine.pronounce)
         for name in self.candidates(routine):
+            if phonemes and (why := self._no_phonemes(name, phonemes)):
+                if explicit:
+                    raise EngineUnavailable(f"engine {name!r} cannot narrate this routine: {why}",
+                                            hint="use engine espeak or piper, or a respelling instead of [[...]]")
+                yield name, why
+                continue
             try:
                 got = self.usable(name, voice, explicit)
             except EngineError:
@@ -203,6 +212,17 @@ class Narrator:
                     return
                 continue
             yield name, got
+
+    @staticmethod
+    def _no_phonemes(name: str, keys: list[str]) -> str | None:
+        """Why engine `name` cannot speak the routine's `[[phoneme]]` pronounce: entries (None: it can)."""
+        try:
+            engine = get_engine(name)
+        except EngineUnavailable:
+            return None  # usable() says why
+        if getattr(engine, "phonemes", False):
+            return None
+        return f"it cannot speak phonemes (pronounce: {keys[0]!r} is written [[...]])"
 
     def key(self, engine: Engine, voice_id: str, voice: VoiceRequest, text: str) -> str:
         return clip_key(engine.name, engine.version(), voice_id, voice.language, voice.speed, text)
@@ -223,7 +243,7 @@ class Narrator:
             engine, voice_id, req = got
             out = {}
             for t in texts:
-                ms = self.cache.length_ms(self.key(engine, voice_id, req, t))
+                ms = self.cache.length_ms(self.key(engine, voice_id, req, pronounce(t, routine.pronounce)))
                 if ms is not None:
                     out[t] = ms
             return out
@@ -248,7 +268,7 @@ class Narrator:
         while True:  # an engine that fails is marked down, so the next pick is the next engine (or none)
             engine, voice_id, req, skipped = self._pick(routine)
             try:
-                narration = self._fill(engine, voice_id, req, texts, on_clip)
+                narration = self._fill(engine, voice_id, req, texts, on_clip, routine.pronounce)
             except EngineError as e:  # unreachable, rate-limited, refused: auto tries the next engine
                 if explicit:
                     raise
@@ -319,9 +339,10 @@ class Narrator:
                 group = groups.setdefault(name, _Group(engine))
                 group.routines.append((routine, texts))
                 for text in texts:
-                    key = self.key(engine, voice_id, req, text)
+                    spoken = pronounce(text, routine.pronounce)
+                    key = self.key(engine, voice_id, req, spoken)
                     if key not in group.missing and key not in self._fresh and not self.cache.has(key):
-                        group.missing[key] = (key, text, req)
+                        group.missing[key] = (key, spoken, req)
                 break
         made = 0
         for group in groups.values():
@@ -340,17 +361,19 @@ class Narrator:
         return sum(b.clips for b in self.batches)
 
     def _fill(self, engine: Engine, voice_id: str, voice: VoiceRequest, texts: list[str],
-              on_clip: Callable[[str, bool], None] | None) -> Narration:
+              on_clip: Callable[[str, bool], None] | None, rules: dict[str, str] | None = None) -> Narration:
         n = Narration(engine.name, voice_id, {}, {})
-        keys = {text: self.key(engine, voice_id, voice, text) for text in texts}
-        missing = [(key, text, voice) for text, key in keys.items()
-                   if key not in self._fresh and not self.cache.has(key)]
+        spoken = {text: pronounce(text, rules) for text in texts}  # what the engine says (pronounce: applied)
+        keys = {text: self.key(engine, voice_id, voice, spoken[text]) for text in texts}
+        missing = list({key: (key, spoken[text], voice) for text, key in keys.items()
+                        if key not in self._fresh and not self.cache.has(key)}.values())
+        written = {key: text for text, key in keys.items()}
         made: set[str] = set()
         if missing:
             def done(key: str, text: str) -> None:
                 made.add(key)
                 if on_clip:
-                    on_clip(text, False)
+                    on_clip(written.get(key, text), False)
 
             self._synthesize(engine, missing, done)
         for text in texts:

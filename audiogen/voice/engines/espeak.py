@@ -19,6 +19,8 @@ from audiogen.voice.engines.base import Clip, VoiceRequest
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1
+#: espeak_Synth flag: `[[...]]` in the text is phonemes (espeak's mnemonics, as `espeak-ng -x` prints them).
+_ESPEAK_PHONEMES = 0x100
 _ESPEAK_RATE = 1
 _DEFAULT_WPM = 175
 #: gTTS language codes whose best espeak voice has another name.
@@ -92,6 +94,8 @@ class EspeakEngine:
     #: (resampling, levelling: ~60-80 ms a clip). Measured break-even ~8 clips; 16 leaves a margin.
     parallel = "processes"
     pool_min_clips = 16
+    #: `[[...]]` (from a routine's pronounce:) is read as espeak phoneme mnemonics.
+    phonemes = True
 
     def __init__(self) -> None:
         self._voices: dict[str, str] | None = None
@@ -211,7 +215,8 @@ class EspeakEngine:
             wpm = int(round(_DEFAULT_WPM * voice.speed))
             lib.espeak_SetParameter(_ESPEAK_RATE, max(80, min(450, wpm)), 0)
             with _ctrl_c_after():
-                status = lib.espeak_Synth(data, len(data), 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
+                flags = _ESPEAK_CHARS_UTF8 | (_ESPEAK_PHONEMES if "[[" in text else 0)
+                status = lib.espeak_Synth(data, len(data), 0, 0, 0, flags, None, None)
                 lib.espeak_Synchronize()
             pcm = b"".join(espeak.buffer)
             espeak.buffer = []

