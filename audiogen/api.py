@@ -27,7 +27,7 @@ from audiogen.routine.scaffold import scaffold
 
 __all__ = [
     "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
-    "check", "load_routine", "new_routine", "parse_routine", "plan_file", "plan_routine", "routine_schema",
+    "check", "edit", "load_routine", "new_routine", "parse_routine", "plan_file", "plan_routine", "routine_schema",
     "voices",
 ]
 
@@ -69,7 +69,16 @@ def voices(language: str = "en", offline: bool | None = None) -> dict:
     return engine_report(language=language, offline=offline)
 
 
-def new_routine(name: str, folder: PathLike = ".", *, force: bool = False) -> Path:
+def new_routine(name: str, folder: PathLike = ".", *, force: bool = False, template: str = "routine") -> Path:
     """Write a commented routine `<slug>.yaml` titled `name` into `folder`; its path. An existing file is
-    an error unless `force` replaces it."""
-    return scaffold(name, Path(folder), force=force)
+    an error unless `force` replaces it. `template`: routine (general), breathing, stretch, massage, workout
+    or meditation."""
+    return scaffold(name, Path(folder), force=force, template=template)
+
+
+def edit(path: PathLike, port: int = 0, *, offline: bool | None = None, log=None):
+    """A local editor server for a routine file or library folder, bound to 127.0.0.1 but not yet serving:
+    call `serve_forever()`, open its `url` (which carries the session's token), `server_close()` at the end."""
+    from audiogen.edit.server import open_editor
+
+    return open_editor(path, port, offline=offline, log=log)

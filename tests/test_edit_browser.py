@@ -1,0 +1,191 @@
+"""`audiogen edit`'s page in a real (headless) Chromium: live errors at their line, the timeline against
+`audiogen plan --json`, a step heard through the clip cache, saving verbatim, and refusing to overwrite a
+file changed on disk. Needs Debian's chromium (/usr/bin/chromium) and the playwright package."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from audiogen.cli import cli
+from audiogen.edit.server import open_editor
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--mute-audio"]
+
+pytestmark = [
+    pytest.mark.skipif(
+        not (os.path.exists(CHROMIUM) and importlib.util.find_spec("playwright") is not None),
+        reason="install Debian's chromium and pip install playwright to run",
+    ),
+    pytest.mark.slow,  # starts a real Chromium
+]
+
+ROUTINE = """\
+# Evening: a slow wind-down. The comment stays where it is.
+title: Evening Wind-Down
+language: en
+voice:
+  engine: espeak        # fast and offline, for the test
+cue: chime
+intro: Sit comfortably. Stop anything that hurts.
+steps:
+  - title: Shoulders
+    say: Roll your shoulders slowly back.
+    hold: 3s            # silence after the speech
+  - title: Breaths
+    say: Breathe in, and out.
+    repeat: 2
+    every: 4s
+outro: Well done.
+"""
+
+
+@pytest.fixture
+def routine(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIOGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("AUDIOGEN_OFFLINE", "1")
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    path = folder / "evening.yaml"
+    path.write_text(ROUTINE, "utf-8")
+    return path
+
+
+@pytest.fixture
+def editor(routine):
+    server = open_editor(routine, offline=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _page(browser, editor, **context):
+    page = browser.new_context(**(context or {"viewport": {"width": 1400, "height": 900}})).new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.goto(editor.url, wait_until="load")
+    page.wait_for_selector('#total:not([data-ms=""])', timeout=20000)
+    return page
+
+
+def _put_cursor(page, index: int) -> None:
+    page.locator("#src").focus()
+    page.evaluate("i => document.getElementById('src').setSelectionRange(i, i)", index)
+
+
+def test_an_unknown_key_is_shown_at_its_line_and_cleared_when_fixed(browser, editor):
+    from playwright.sync_api import expect
+
+    page = _page(browser, editor)
+    at = ROUTINE.index("cue: chime") + len("cue: chime")
+    _put_cursor(page, at)
+    page.keyboard.press("Enter")
+    page.keyboard.type("bogus: 1")
+    line = ROUTINE[:at].count("\n") + 2  # the new line, 1-based
+    marked = page.locator(f'#hl .l.err[data-line="{line}"] .inline-msg')
+    expect(marked).to_contain_text("unknown key 'bogus'", timeout=1000)
+    expect(page.locator(f'#gutter .n.err[data-line="{line}"]')).to_have_count(1)
+    # the same message `audiogen check` prints, location and all
+    title = page.locator(f'#gutter .n.err[data-line="{line}"]').get_attribute("title")
+    assert title.startswith(f"{editor.shown(editor.root / 'evening.yaml')}:{line}:1: unknown key 'bogus'")
+    # fix it: select the new line and delete it
+    page.evaluate("([a, b]) => document.getElementById('src').setSelectionRange(a, b)",
+                  [at, at + len("\nbogus: 1")])
+    page.keyboard.press("Delete")
+    expect(page.locator("#hl .l.err")).to_have_count(0, timeout=1000)
+    expect(page.locator("#problems .problem")).to_have_count(0)
+    assert not page.errors
+
+
+def test_the_timeline_total_is_the_plans(browser, editor, routine):
+    page = _page(browser, editor)
+    plan = json.loads(CliRunner().invoke(cli, ["plan", "--json", str(routine)]).output)
+    assert int(page.locator("#total").get_attribute("data-ms")) == plan["length_ms"]
+    assert page.locator(".lane-chapters .ch").count() == len(plan["chapters"])
+    assert page.locator(".lane-speech .ev-speech").count() == sum(e["kind"] == "speech" for e in plan["events"])
+    assert page.locator("#exact").inner_text() == "speech estimated"
+
+
+def test_a_steps_play_button_synthesises_it_into_the_cache_and_plays_it(browser, editor, routine, tmp_path):
+    page = _page(browser, editor, viewport={"width": 1400, "height": 900}, bypass_csp=True)  # for wait_for_function
+    before = set((tmp_path / "cache").rglob("*.wav"))
+    page.locator('.play-step[data-chapter="1"]').click()  # chapter 0 is the intro
+    page.wait_for_function("document.getElementById('player').duration > 0", timeout=60000)
+    duration = page.evaluate("document.getElementById('player').duration")
+    assert duration > 1.0
+    clips = set((tmp_path / "cache").rglob("*.wav")) - before
+    assert clips, "the step's clip is in the clip cache"
+    # once cached, the plan uses the clip's real length for that phrase (no longer an estimate for it)
+    plan = json.loads(CliRunner().invoke(cli, ["plan", "--json", str(routine)]).output)
+    page.locator("#src").press("End")
+    page.keyboard.type(" ")
+    page.wait_for_function(f"document.getElementById('total').dataset.ms == '{plan['length_ms']}'", timeout=5000)
+
+
+def test_save_keeps_comments_and_key_order(browser, editor, routine):
+    from playwright.sync_api import expect
+
+    page = _page(browser, editor)
+    at = ROUTINE.index("hold: 3s") + len("hold: ")
+    page.evaluate("([a, b]) => { const s = document.getElementById('src'); s.focus(); s.setSelectionRange(a, b); }",
+                  [at, at + 1])
+    page.keyboard.type("5")
+    page.locator("#save").click()
+    expect(page.locator("#status")).to_have_text("saved", timeout=5000)
+    assert routine.read_text("utf-8") == ROUTINE.replace("hold: 3s", "hold: 5s")
+
+
+def test_a_file_changed_on_disk_is_not_overwritten_and_the_difference_is_shown(browser, editor, routine):
+    from playwright.sync_api import expect
+
+    page = _page(browser, editor)
+    theirs = ROUTINE.replace("Well done.", "Well done, see you tomorrow.")
+    routine.write_text(theirs, "utf-8")  # someone else's change, after the page opened the file
+    _put_cursor(page, len(ROUTINE) - 1)
+    page.keyboard.type(" Mine.")
+    page.locator("#save").click()
+    expect(page.locator("#conflict")).to_be_visible(timeout=5000)
+    assert routine.read_text("utf-8") == theirs
+    expect(page.locator("#diff .add")).to_contain_text(["see you tomorrow"])
+    expect(page.locator("#diff .del")).to_contain_text(["Well done. Mine."])
+
+
+def test_screenshots_at_desktop_and_phone_size(browser, editor):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = _page(browser, editor)
+    at = ROUTINE.index("cue: chime") + len("cue: chime")
+    _put_cursor(page, at)
+    page.keyboard.press("Enter")
+    page.keyboard.type("bogus: 1")
+    page.wait_for_selector("#hl .l.err", timeout=5000)
+    page.keyboard.press("Enter")
+    page.keyboard.type("ou")  # the completion list for keys starting with "ou"
+    page.wait_for_selector("#complete:not([hidden]) li", timeout=5000)
+    page.screenshot(path=str(ARTIFACTS / "editor-desktop.png"))
+    phone = _page(browser, editor, viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                  has_touch=True)
+    phone.screenshot(path=str(ARTIFACTS / "editor-phone.png"), full_page=True)
+    assert not page.errors and not phone.errors
