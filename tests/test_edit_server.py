@@ -10,6 +10,7 @@ import os
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
@@ -283,3 +284,27 @@ def test_the_editor_offers_the_templates(server):
     data = call(server, "GET", "/api/template?name=massage&title=Face%20time&file=quick.yaml")[1]
     assert 'title: "Face time"' in data["text"] and "stop if anything hurts" in data["text"]
     assert call(server, "GET", "/api/template?name=../../etc/passwd")[0] == 404
+
+
+def test_audiogen_edit_prints_a_loopback_url_with_the_token(folder):
+    import re
+    import signal
+    import sys
+    import urllib.request
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "audiogen", "edit", "--no-browser", str(folder / "quick.yaml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", line).group(0)
+        with urllib.request.urlopen(url, timeout=30) as r:
+            assert r.status == 200 and b"<textarea" in r.read()
+        bare = url.split("?")[0] + "api/state"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bare, timeout=30)
+        assert refused.value.code == 403
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped editing" in out
