@@ -11,8 +11,9 @@ raise for a routine that fails, it reports it in that routine's `BuildResult`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audiogen.build.check import CheckResult, check_paths
 from audiogen.build.check import plan_file as _plan_file
@@ -25,9 +26,12 @@ from audiogen.routine.loader import load_routine, parse_routine
 from audiogen.routine.model import Routine, routine_schema
 from audiogen.routine.scaffold import scaffold
 
+if TYPE_CHECKING:
+    from audiogen.edit.server import EditServer
+
 __all__ = [
     "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
-    "check", "edit", "load_routine", "new_routine", "parse_routine", "plan_file", "plan_routine", "routine_schema",
+    "check", "load_routine", "new_routine", "parse_routine", "plan_file", "plan_routine", "routine_schema",
     "voices",
 ]
 
@@ -76,9 +80,11 @@ def new_routine(name: str, folder: PathLike = ".", *, force: bool = False, templ
     return scaffold(name, Path(folder), force=force, template=template)
 
 
-def edit(path: PathLike, port: int = 0, *, offline: bool | None = None, log=None):
-    """A local editor server for a routine file or library folder, bound to 127.0.0.1 but not yet serving:
-    call `serve_forever()`, open its `url` (which carries the session's token), `server_close()` at the end."""
-    from audiogen.edit.server import open_editor
+def open_editor(path: PathLike, port: int = 0, *, offline: bool | None = None,
+                log: Callable[[str], None] | None = None) -> EditServer:
+    """`audiogen edit`: a local editor server for a routine file or library folder, bound to 127.0.0.1 but
+    not yet serving: call `serve_forever()`, open its `url` (it carries the session's token), and
+    `server_close()` at the end. (Not in `__all__` until the README's API section lists it.)"""
+    from audiogen.edit.server import open_editor as _open
 
-    return open_editor(path, port, offline=offline, log=log)
+    return _open(path, port, offline=offline, log=log)
