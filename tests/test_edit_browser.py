@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -189,3 +190,38 @@ def test_screenshots_at_desktop_and_phone_size(browser, editor):
                   has_touch=True)
     phone.screenshot(path=str(ARTIFACTS / "editor-phone.png"), full_page=True)
     assert not page.errors and not phone.errors
+
+
+def test_keys_and_values_are_completed_from_the_schema(browser, editor):
+    from playwright.sync_api import expect
+
+    page = _page(browser, editor)
+    at = ROUTINE.index("  engine: espeak") + len("  engine: espeak        # fast and offline, for the test")
+    _put_cursor(page, at)
+    page.keyboard.press("Enter")  # keeps the voice: block's indentation
+    page.keyboard.type("sp")
+    expect(page.locator("#complete li b")).to_have_text(["speed"], timeout=2000)  # Voice's keys, not Routine's
+    page.keyboard.press("Enter")
+    assert "\n  speed: " in page.locator("#src").input_value()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("voice:\n")
+    page.keyboard.type("engine: ")
+    page.keyboard.press("Control+Space")
+    expect(page.locator("#complete li b")).to_have_text(["auto", "gtts", "piper", "espeak"], timeout=2000)
+
+
+def test_build_plays_the_session_and_jumps_between_chapters(browser, editor):
+    from playwright.sync_api import expect
+
+    page = _page(browser, editor, viewport={"width": 1400, "height": 900}, bypass_csp=True)
+    page.locator("#build").click()
+    expect(page.locator("#chapters .jump")).to_have_count(4, timeout=120000)
+    page.wait_for_function("document.getElementById('player').duration > 20", timeout=30000)
+    page.locator("#chapters .jump").nth(2).click()  # "Breaths"
+    expect(page.locator("#chapters .jump").nth(2)).to_have_class(re.compile(r"\bcurrent\b"), timeout=5000)
+    at = page.evaluate("document.getElementById('player').currentTime")
+    start = int(page.locator("#chapters .jump").nth(2).get_attribute("data-start")) / 1000
+    assert start > 5 and abs(at - start) < 1.0  # seeking needs byte ranges, which the server answers
+    # every clip is cached now: the timeline is redrawn with their real lengths
+    expect(page.locator("#exact")).to_have_text("exact", timeout=5000)
+    page.screenshot(path=str(ARTIFACTS / "editor-desktop-built.png"))

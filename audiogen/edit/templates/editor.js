@@ -219,6 +219,7 @@
       return;
     }
     done(job.result);
+    check();  // new clips in the cache: the timeline's speech lengths are now the real ones
   }
   function play(url) {
     player.src = url;
@@ -264,7 +265,7 @@
       $("now").textContent = `${res.title}: ${fmt(res.length_ms)}`;
       state.chapters = res.chapters;
       $("chapters").innerHTML = res.chapters.map((c, i) =>
-        `<li><button data-i="${i}" class="jump"><span class="st">${esc(c.title)}</span><span class="sd">${fmt(c.start_ms)}</span></button></li>`).join("");
+        `<li><button data-i="${i}" data-start="${c.start_ms}" class="jump"><span class="st">${esc(c.title)}</span><span class="sd">${fmt(c.start_ms)}</span></button></li>`).join("");
       $("chapters").querySelectorAll(".jump").forEach((b) => {
         b.onclick = () => { player.currentTime = state.chapters[+b.dataset.i].start_ms / 1000; player.play().catch(() => {}); };
       });
