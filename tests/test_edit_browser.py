@@ -225,3 +225,18 @@ def test_build_plays_the_session_and_jumps_between_chapters(browser, editor):
     # every clip is cached now: the timeline is redrawn with their real lengths
     expect(page.locator("#exact")).to_have_text("exact", timeout=5000)
     page.screenshot(path=str(ARTIFACTS / "editor-desktop-built.png"))
+
+
+def test_an_overrun_is_marked_on_its_chapter(browser, editor, routine):
+    from playwright.sync_api import expect
+
+    page = _page(browser, editor)
+    at = ROUTINE.index("hold: 3s")
+    page.evaluate("([a, b]) => { const s = document.getElementById('src'); s.focus(); s.setSelectionRange(a, b); }",
+                  [at, at + len("hold: 3s")])
+    page.keyboard.type("duration: 1s")  # "Roll your shoulders slowly back." takes longer than a second
+    expect(page.locator('.lane-chapters .ch.warn[data-chapter="1"] .wmark')).to_have_count(1, timeout=2000)
+    routine.write_text(page.locator("#src").input_value(), "utf-8")
+    checked = CliRunner().invoke(cli, ["check", str(routine)]).output
+    shown = page.locator("#warnings li").all_inner_texts()
+    assert shown and all(w.removeprefix("⚠ ") in checked for w in shown)
