@@ -394,7 +394,7 @@ def edit(path: Path, port: int, no_browser: bool, offline: bool | None) -> None:
     """Edit a routine in the browser: live checks, the timeline, hear a step, build and play."""
     from audiogen import api
 
-    server = api.edit(path, port, offline=offline or None)
+    server = api.open_editor(path, port, offline=offline or None)
     try:
         click.echo(f"editing {path} at {server.url}")
         click.echo("only this computer can open it; the URL carries this session's key. Ctrl-C to stop")
