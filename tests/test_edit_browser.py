@@ -121,6 +121,20 @@ def test_an_unknown_key_is_shown_at_its_line_and_cleared_when_fixed(browser, edi
     assert not page.errors
 
 
+def test_the_editors_own_edits_can_be_undone(browser, editor):
+    from playwright.sync_api import expect
+
+    page = _page(browser, editor)
+    at = ROUTINE.index("    hold: 3s")
+    _put_cursor(page, at)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    assert page.locator("#src").input_value() != ROUTINE
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    expect(page.locator("#src")).to_have_value(ROUTINE)
+
+
 def test_the_timeline_total_is_the_plans(browser, editor, routine):
     page = _page(browser, editor)
     plan = json.loads(CliRunner().invoke(cli, ["plan", "--json", str(routine)]).output)

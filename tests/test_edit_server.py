@@ -228,8 +228,9 @@ def _decoded_seconds(data: bytes) -> float:
 
 
 def test_a_selection_is_synthesised_into_the_cache_and_served(server, tmp_path):
+    selected = "  - say: Hello [pause 1s]  # a comment\n    there."  # lines of YAML: only the words are spoken
     status, job, _ = call(server, "POST", "/api/preview", {"path": "quick.yaml", "text": ROUTINE,
-                                                           "selection": "Hello [pause 1s] there."})
+                                                           "selection": selected})
     assert status == 202
     job = wait_job(server, job)
     assert job["state"] == "done", job

@@ -110,13 +110,14 @@ class EditServer(ThreadingHTTPServer):
     def narrators(self, routine):
         from audiogen.voice.narrate import Narrator
 
-        cache = self._cache()
+        cache = self.clip_cache()
         yield Narrator(cache, offline=True)
         as_built = Narrator(cache, offline=self.offline)
         if not as_built.offline and "gtts" in as_built.candidates(routine):
             yield as_built
 
-    def _cache(self):
+    def clip_cache(self):
+        """The clip cache previews and plans use (the user's, unless the server was given another)."""
         from audiogen.voice.cache import ClipCache
 
         if self.cache is None or isinstance(self.cache, ClipCache):
@@ -291,7 +292,7 @@ class EditHandler(BaseHTTPRequestHandler):
         self._json({"text": template_text(q["name"], q.get("title") or "My routine", q.get("file") or "routine.yaml")})
 
     def _check(self, file: Path, data: dict) -> None:
-        self._json(work.check_text(data.get("text") or "", file, self.server.shown(file), self.server._cache(),
+        self._json(work.check_text(data.get("text") or "", file, self.server.shown(file), self.server.clip_cache(),
                                    self.server.narrators))
 
     def _save(self, file: Path, data: dict) -> None:
@@ -321,8 +322,9 @@ class EditHandler(BaseHTTPRequestHandler):
     def _preview(self, file: Path, data: dict) -> None:
         server = self.server
         text, chapter, selection = data.get("text") or "", data.get("chapter"), data.get("selection")
-        if selection is not None and not isinstance(selection, str) or \
-                selection is None and not isinstance(chapter, int):
+        wants_selection = isinstance(selection, str)
+        wants_chapter = selection is None and isinstance(chapter, int) and not isinstance(chapter, bool)
+        if not (wants_selection or wants_chapter):
             self._refuse(HTTPStatus.BAD_REQUEST, "give a chapter number or a selection")
             return
         shown = server.shown(file)
@@ -332,7 +334,7 @@ class EditHandler(BaseHTTPRequestHandler):
             from audiogen.voice.narrate import Narrator
 
             routine = work.parse(text, file, shown)
-            cache = server._cache()
+            cache = server.clip_cache()
             items = work.preview_texts(routine, cache, chapter, selection)
             if not items:
                 return {"url": None, "length_ms": 0, "texts": []}
@@ -372,7 +374,7 @@ class EditHandler(BaseHTTPRequestHandler):
                 elif kind == "narrated":
                     job.message = "rendering the session"
 
-            r = build_routine(file, out, BuildOptions(cache=server._cache(), offline=server.offline, force=True,
+            r = build_routine(file, out, BuildOptions(cache=server.clip_cache(), offline=server.offline, force=True,
                                                      progress=progress, jobs=1))
             if r.status == "failed" and r.error is not None:
                 raise r.error

@@ -24,6 +24,9 @@ from audiogen.routine.model import Routine
 #: The longest silence a step preview keeps between two phrases (a 30 s hold is not worth waiting for).
 PREVIEW_GAP_MS = 1200
 _MARKUP = re.compile(r"\[[^\[\]]*\]")
+# what a selection of YAML holds besides words to speak: `- say: >-` prefixes, comments and quotes
+_KEY = re.compile(r"^\s*(?:-\s+)?[A-Za-z_][\w-]*\s*:(?:\s*[>|][-+]?)?\s*")
+_COMMENT = re.compile(r"(^|\s)#.*$")
 
 
 def text_hash(text: str) -> str:
@@ -128,9 +131,10 @@ class Jobs:
 
 def preview_texts(routine: Routine, cache, chapter: int | None, selection: str | None) -> list[tuple[str, int]]:
     """(text, silence before it in ms) for what a preview speaks: a chapter's speech events, or a selection
-    of text with its markup left out."""
+    of text without its markup, and without keys and comments when it spans lines of YAML."""
     if selection is not None:
-        text = " ".join(_MARKUP.sub(" ", selection).split())
+        lines = [_COMMENT.sub("", _KEY.sub("", line)).strip().strip("\"'") for line in selection.splitlines()]
+        text = " ".join(_MARKUP.sub(" ", " ".join(lines)).split())
         return [(text, 0)] if text else []
     plan = plan_for(routine, cache)
     out: list[tuple[str, int]] = []

@@ -425,9 +425,8 @@
     const it = state.items[i];
     if (!it) return;
     const pos = src.selectionStart;
-    src.setRangeText(it.insert, state.from, pos, "end");
     closePop();
-    changed();
+    insert(it.insert, state.from, pos);
   }
   function move(d) {
     const lis = pop.querySelectorAll("li");
@@ -447,19 +446,30 @@
     }
     if ((e.ctrlKey || e.metaKey) && e.key === "s") { e.preventDefault(); save(false); return; }
     if (e.ctrlKey && e.key === " ") { e.preventDefault(); openPop(completions()); return; }
-    if (e.key === "Tab" && !e.shiftKey) { e.preventDefault(); src.setRangeText("  ", src.selectionStart, src.selectionEnd, "end"); changed(); }
+    if (e.key === "Tab" && !e.shiftKey) { e.preventDefault(); insert("  ", src.selectionStart, src.selectionEnd); }
     if (e.key === "Enter") {  // keep the indentation (and one more level after `key:`)
       e.preventDefault();
       const pos = src.selectionStart, start = src.value.lastIndexOf("\n", pos - 1) + 1, line = src.value.slice(start, pos);
       let ind = line.match(/^\s*/)[0];
       if (/^\s*- /.test(line)) ind += "  ";
       if (/:\s*$/.test(line)) ind += "  ";
-      src.setRangeText("\n" + ind, pos, src.selectionEnd, "end");
-      changed();
+      insert("\n" + ind, pos, src.selectionEnd);
     }
   });
+  // Edits the page makes go through the browser's own text insertion, so that Ctrl+Z undoes them too.
+  function insert(text, from, to) {
+    state.quiet = true;
+    src.focus();
+    src.setSelectionRange(from, to);
+    let done = false;
+    try { done = document.execCommand("insertText", false, text); } catch (e) { done = false; }
+    if (!done) src.setRangeText(text, from, to, "end");
+    state.quiet = false;
+    changed();
+  }
   src.addEventListener("input", (e) => {
     changed();
+    if (state.quiet) return;
     if (e.inputType && e.inputType.startsWith("insert") && e.data && /[\w: ]/.test(e.data)) openPop(completions());
     else if (!e.inputType || !e.inputType.startsWith("insert")) closePop();
   });
