@@ -254,3 +254,18 @@ def test_an_overrun_is_marked_on_its_chapter(browser, editor, routine):
     checked = CliRunner().invoke(cli, ["check", str(routine)]).output
     shown = page.locator("#warnings li").all_inner_texts()
     assert shown and all(w.removeprefix("⚠ ") in checked for w in shown)
+
+
+def test_a_step_is_added_at_the_end_of_the_steps(browser, editor, routine):
+    from playwright.sync_api import expect
+
+    page = _page(browser, editor)
+    chapters = page.locator(".lane-chapters .ch").count()
+    page.locator("#add-step").click()
+    page.keyboard.type("Cool down")  # the new title is selected
+    expect(page.locator(".lane-chapters .ch")).to_have_count(chapters + 1, timeout=2000)
+    assert page.locator("#hl .l.err").count() == 0
+    text = page.locator("#src").input_value()
+    added = ("  - title: Cool down\n    say: Describe the movement in a sentence or two.\n    hold: 10s\n")
+    assert text == ROUTINE.replace("outro: Well done.", added + "outro: Well done.")
+    assert routine.read_text("utf-8") == ROUTINE  # nothing is written before Save

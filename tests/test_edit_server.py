@@ -309,3 +309,28 @@ def test_audiogen_edit_prints_a_loopback_url_with_the_token(folder):
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "stopped editing" in out
+
+
+def test_a_library_folder_lists_its_routines_and_its_defaults_apply(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("AUDIOGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("AUDIOGEN_OFFLINE", "1")
+    lib = tmp_path / "facial-massage"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "facial-massage", lib)
+    s = open_editor(lib, offline=True)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        state = call(s, "GET", "/api/state")[1]
+        assert state["files"] == sorted(p.name for p in lib.glob("*.yaml") if p.name != "audiogen.yaml")
+        assert state["first"] == state["files"][0]
+        assert call(s, "GET", "/api/file?path=audiogen.yaml")[0] == 403  # the library's settings are not a routine
+        for name in state["files"][:2]:
+            opened = call(s, "GET", f"/api/file?path={name}")[1]
+            data = call(s, "POST", "/api/check", {"path": name, "text": opened["text"]})[1]
+            plan = json.loads(CliRunner().invoke(cli, ["plan", "--json", str(lib / name)]).output)
+            assert data["plan"] == plan
+    finally:
+        s.shutdown()
+        s.server_close()
+    assert not s.workdir.exists()  # previews and builds are gone with the server

@@ -481,6 +481,29 @@
   $("play-selection").onclick = () => { const t = selection(); if (t.trim()) preview(null, t); };
   $("play-cursor").onclick = () => { const c = chapterAtCursor(); if (c !== null) preview(c); };
   $("build").onclick = build;
+  // a new step after the last one under `steps:`, indented like the others, its title selected to type over
+  function addStep() {
+    const lines = src.value.split("\n");
+    const at = lines.findIndex((l) => /^steps\s*:/.test(l));
+    let pos, ind = "  ", lead = "";
+    if (at < 0) {
+      pos = src.value.length;
+      lead = (src.value.endsWith("\n") || !src.value ? "" : "\n") + "steps:\n";
+    } else {
+      let end = at + 1;
+      while (end < lines.length && (/^\s/.test(lines[end]) || !lines[end].trim())) end++;
+      while (end > at + 1 && !lines[end - 1].trim()) end--;
+      const item = lines.slice(at + 1, end).find((l) => /^\s*- /.test(l));
+      if (item) ind = item.match(/^\s*/)[0];
+      pos = lines.slice(0, end).join("\n").length;
+      lead = "\n";
+    }
+    const snippet = `${lead}${ind}- title: New step\n${ind}  say: Describe the movement in a sentence or two.\n${ind}  hold: 10s`;
+    insert(snippet, pos, pos);
+    const t = pos + lead.length + ind.length + "- title: ".length;
+    src.setSelectionRange(t, t + "New step".length);
+  }
+  $("add-step").onclick = addStep;
   window.addEventListener("beforeunload", (e) => { if (state.dirty) { e.preventDefault(); e.returnValue = ""; } });
 
   // -- files and templates -------------------------------------------------------------------------------
