@@ -36,6 +36,9 @@ title: Evening Wind-Down
 language: en
 voice:
   engine: espeak        # fast and offline, for the test
+background:
+  track: rain
+  volume: -20 dB
 cue: chime
 intro: Sit comfortably. Stop anything that hurts.
 steps:
