@@ -334,3 +334,29 @@ def test_a_library_folder_lists_its_routines_and_its_defaults_apply(tmp_path, mo
         s.shutdown()
         s.server_close()
     assert not s.workdir.exists()  # previews and builds are gone with the server
+
+
+def test_a_new_file_is_written_on_the_first_save_and_not_over_one_made_meanwhile(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIOGEN_CACHE_DIR", str(tmp_path / "cache"))
+    target = tmp_path / "fresh.yaml"
+    s = open_editor(target, offline=True)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        opened = call(s, "GET", "/api/file?path=fresh.yaml")[1]
+        assert opened["text"] == "" and opened["new"] and not target.exists()
+        template = call(s, "GET", "/api/template?name=breathing&title=Fresh&file=fresh.yaml")[1]["text"]
+        assert call(s, "POST", "/api/save", {"path": "fresh.yaml", "text": template, "hash": None})[0] == 200
+        assert target.read_text("utf-8") == template
+        # a second page that also opened it as new does not overwrite what the first one saved
+        status, data, _ = call(s, "POST", "/api/save", {"path": "fresh.yaml", "text": "title: x\n", "hash": None})
+        assert status == 409 and target.read_text("utf-8") == template
+    finally:
+        s.shutdown()
+        s.server_close()
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path):
+    from audiogen.routine.errors import OutputError
+
+    with pytest.raises(OutputError, match="no such file or folder"):
+        open_editor(tmp_path / "nowhere" / "x.yaml")

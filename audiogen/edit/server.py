@@ -48,12 +48,14 @@ class EditServer(ThreadingHTTPServer):
     def __init__(self, target: Path, port: int = 0, *, cache=None, offline: bool | None = None,
                  idle_timeout: float = 30.0, log=None) -> None:
         target = Path(target)
-        if not target.exists():
+        new_file = not target.exists() and target.suffix.lower() in (".yaml", ".yml") and target.parent.is_dir()
+        if not target.exists() and not new_file:
             raise OutputError("no such file or folder", path=str(target),
                               hint="give a routine file (.yaml) or a library folder; `audiogen new` makes one")
-        self.root = (target if target.is_dir() else target.parent).resolve()
-        self.shown_root = target if target.is_dir() else target.parent  # paths as `check` would print them
-        self.first = target.resolve().name if target.is_file() else None
+        folder = target.is_dir()
+        self.root = (target if folder else target.parent).resolve()
+        self.shown_root = target if folder else target.parent  # paths as `check` would print them
+        self.first = None if folder else target.name  # a new file is written on the first save
         self.token = secrets.token_urlsafe(24)
         self.cache = cache
         self.offline = offline
@@ -273,6 +275,9 @@ class EditHandler(BaseHTTPRequestHandler):
     def _get_file(self) -> None:
         file = self._file(self._query().get("path"))
         if file is None:
+            return
+        if not file.exists() and file == self.server.root / (self.server.first or ""):
+            self._json({"path": file.name, "shown": self.server.shown(file), "text": "", "hash": None, "new": True})
             return
         try:
             text = read_text(file)

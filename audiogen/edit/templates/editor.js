@@ -515,6 +515,7 @@
     src.value = state.saved = r.text;
     $("file").value = r.path;
     changed();
+    if (r.new) status("a new file: start from a template, then save", "bad");
   }
   $("file").onchange = () => {
     if (state.dirty && !confirm("Discard unsaved changes?")) { $("file").value = state.path; return; }
