@@ -30,10 +30,13 @@ from audiogen.voice.catalogue import InstalledVoice
 if TYPE_CHECKING:
     from audiogen.build.say import Said
 
+if TYPE_CHECKING:
+    from audiogen.edit.server import EditServer
+
 __all__ = [
     "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
-    "check", "load_routine", "new_routine", "parse_routine", "plan_file", "plan_routine", "routine_schema",
-    "voices",
+    "available_voices", "check", "install_voice", "load_routine", "new_routine", "open_editor", "parse_routine",
+    "plan_file", "plan_routine", "remove_voice", "routine_schema", "say", "voices",
 ]
 
 PathLike = str | Path
@@ -112,7 +115,18 @@ def say(text: str, *, routine: PathLike | None = None, voice: str | None = None,
                 play=play, offline=offline)
 
 
-def new_routine(name: str, folder: PathLike = ".", *, force: bool = False) -> Path:
+def new_routine(name: str, folder: PathLike = ".", *, force: bool = False, template: str = "routine") -> Path:
     """Write a commented routine `<slug>.yaml` titled `name` into `folder`; its path. An existing file is
-    an error unless `force` replaces it."""
-    return scaffold(name, Path(folder), force=force)
+    an error unless `force` replaces it. `template`: routine (general), breathing, stretch, massage, workout
+    or meditation."""
+    return scaffold(name, Path(folder), force=force, template=template)
+
+
+def open_editor(path: PathLike, port: int = 0, *, offline: bool | None = None,
+                log: Callable[[str], None] | None = None) -> EditServer:
+    """`audiogen edit`: a local editor server for a routine file or library folder, bound to 127.0.0.1 but
+    not yet serving: call `serve_forever()`, open its `url` (it carries the session's token), and
+    `server_close()` at the end."""
+    from audiogen.edit.server import open_editor as _open
+
+    return _open(path, port, offline=offline, log=log)

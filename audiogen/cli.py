@@ -258,11 +258,13 @@ def plan(file, as_json) -> None:
 @click.argument("name")
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=Path("."))
 @click.option("--force", is_flag=True, help="Replace an existing file of that name.")
-def new(name, out_dir, force) -> None:
+@click.option("--template", type=click.Choice(["routine", "breathing", "stretch", "massage", "workout", "meditation"]),
+              default="routine", show_default=True, help="The kind of session to start from.")
+def new(name, out_dir, force, template) -> None:
     """Scaffold a commented routine NAME.yaml to start from."""
     from audiogen import api
 
-    path = api.new_routine(name, out_dir, force=force)
+    path = api.new_routine(name, out_dir, force=force, template=template)
     click.echo(f"wrote {path}\nnext: audiogen check {path}  then  audiogen build {path}")
 
 
@@ -497,6 +499,30 @@ def serve(directory: Path, port: int, lan: bool, base_url: str | None) -> None:
         server.serve_forever()
     except KeyboardInterrupt:
         click.echo("\nstopped serving")
+    finally:
+        server.server_close()
+
+
+@cli.command("edit")
+@click.argument("path", metavar="FILE_OR_FOLDER", type=click.Path(path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port (0: any free one).")
+@click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
+@click.option("--offline", is_flag=True, default=None, help="Previews never contact the network.")
+def edit(path: Path, port: int, no_browser: bool, offline: bool | None) -> None:
+    """Edit a routine in the browser: live checks, the timeline, hear a step, build and play."""
+    from audiogen import api
+
+    server = api.open_editor(path, port, offline=offline or None)
+    try:
+        click.echo(f"editing {path} at {server.url}")
+        click.echo("only this computer can open it; the URL carries this session's key. Ctrl-C to stop")
+        if not no_browser:
+            import webbrowser
+
+            webbrowser.open(server.url)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("\nstopped editing (unsaved changes in the page are lost)")
     finally:
         server.server_close()
 

@@ -90,6 +90,17 @@ steps:
   - title: End
     say: Open your eyes.
 """),
+    # a countdown's ticks start on their seconds whatever plays: speech that runs into them is under a cue
+    "cue-on-speech": ("Plank", HEAD + """\
+cue: none
+background: {{track: rain, volume: -20 dB}}
+steps:
+  - title: Plank
+    say: Come onto your forearms, keep your back long and your hips level, and breathe steadily.
+    duration: 6s
+    countdown: 5
+    count: false
+"""),
 }
 
 

@@ -76,7 +76,7 @@ def test_no_module_imports_another_modules_private_names():
 
 def test_every_module_is_on_a_floor():
     """Besides the facade, the API, the CLI and the version, every module lives in a floor's package."""
-    floors = {"routine", "plan", "dsp", "voice", "audio", "publish", "build"}
+    floors = {"routine", "plan", "dsp", "voice", "audio", "publish", "build", "edit"}
     loose = {"__init__.py", "__main__.py", "_version.py", "api.py", "cli.py"}
     stray = [p.name for p in PACKAGE.iterdir() if p.suffix == ".py" and p.name not in loose]
     stray += [p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name not in floors | {"__pycache__"}]
