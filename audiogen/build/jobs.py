@@ -135,6 +135,8 @@ class Job:
     retag: bool = False
     #: When the session was first built (its feed date, its tags' year), None for a new one.
     first_built: int | None = None
+    #: Skipped, but its manifest entry changed (the engine choice that gave the same clips): write it.
+    refreshed: bool = False
 
 
 def plan_session(routine: Routine, narration: Narration, cues: dict,

@@ -48,7 +48,7 @@ def write_manifest(out_dir: Path, manifest: dict, jobs: list[Job], config: Libra
             options.notify(f"{out_dir / (slug + '.mp3')} has no routine any more (--prune removes it)")
     if changed or (stale and options.prune):
         built = {j.slug: manifest[j.slug] for j in jobs
-                 if j.result.status in ("built", "retagged") and j.slug in manifest}
+                 if (j.result.status in ("built", "retagged") or j.refreshed) and j.slug in manifest}
         pruned = set(stale) if options.prune else set()
         with locked(out_dir):
             # another build may have written the manifest since we read it: merge, never overwrite

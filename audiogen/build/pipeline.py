@@ -16,7 +16,7 @@ from pathlib import Path
 from audiogen.build.check import plan_for, problems_before_synthesis
 from audiogen.build.jobs import BuildOptions, BuildResult, Job, Progress, clips_fingerprint, plan_jobs
 from audiogen.build.manifest import load_manifest, locked, write_manifest
-from audiogen.build.sessions import complete_job, prepare_job, render_job, retag_job
+from audiogen.build.sessions import complete_job, keep_job, prepare_job, render_job, retag_job
 from audiogen.plan.planner import spoken_texts
 from audiogen.routine.atomic import sweep_orphans
 from audiogen.routine.errors import AudiogenError, OutputError, RoutineError
@@ -203,7 +203,8 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
             except AudiogenError as e:
                 job.result.status, job.result.error = "failed", e
         elif (job.previous is not None and clips_fingerprint(narration.keys) == job.previous.get("clips")
-              and retag_job(job, settings, config, manifest, lock, narration)):
+              and (keep_job(job, narration, manifest, lock)
+                   or retag_job(job, settings, config, manifest, lock, narration))):
             job.result.shared = shared_of.get(job.source, 0)  # narrated to the same clips: the audio is the same
         else:
             render_job(job, narration, settings, config, narrator.cache, options, manifest, lock, cancel)

@@ -209,6 +209,23 @@ def side_files(job: Job, routine: Routine, plan: Plan | dict, tags) -> dict[str,
             f"{job.slug}.srt": make_srt(timeline).encode("utf-8")}
 
 
+def keep_job(job: Job, narration: Narration, manifest: dict, lock: threading.Lock) -> bool:
+    """A session narrated to the clips its MP3 was made from, with unchanged tags: nothing to write but its
+    manifest entry (the engine choice now known to give those clips). False when its tags changed."""
+    r, entry = job.result, job.previous or {}
+    if entry.get("tags") != job.tag_fingerprint:
+        return False
+    r.engine, r.voice = narration.engine, narration.voice
+    r.synthesized, r.cache_hits, r.notes = narration.synthesized, narration.cache_hits, list(narration.notes)
+    r.length_ms, r.loudness = entry.get("length_ms"), entry.get("loudness")
+    r.programme_loudness = entry.get("programme_loudness")
+    r.details.append(f"narrated to the same clips as {r.mp3.name} was made from: nothing rendered")
+    with lock:
+        manifest[job.slug] = {**entry, "choice": job.choice}
+    job.refreshed, r.status = True, "skipped"
+    return True
+
+
 def retag_job(job: Job, settings: OutputSettings, config: LibraryConfig, manifest: dict, lock: threading.Lock,
               narration: Narration | None = None) -> bool:
     """Rewrite the tags and side files of a session whose audio is unchanged (its title, album, track
