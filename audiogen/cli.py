@@ -172,6 +172,8 @@ class _Reporter:
         tail = f"; {_clips(*self.counts)}" if any(self.counts) else ""
         if counts["skipped"] == len(results) and results:
             tail = "; nothing to do: no synthesis, no rendering"
+        elif counts["retagged"] and counts["retagged"] + counts["skipped"] == len(results) and not any(self.counts):
+            tail = "; only tags rewritten: no synthesis, no rendering"
         click.echo((", ".join(parts) or "nothing to do") + tail)
         return len(failed)
 

@@ -232,3 +232,7 @@ def test_the_command_line_says_what_was_retagged(tmp_path, encodes):
     res = CliRunner().invoke(cli, ["build", str(lib), "-o", str(out)], env={**os.environ})
     assert res.exit_code == 0, res.output
     assert "1 built, 1 retagged (audio unchanged)" in res.output
+    (lib / "audiogen.yaml").write_text("album: Another\n")
+    res = CliRunner().invoke(cli, ["build", str(lib), "-o", str(out)], env={**os.environ})
+    assert res.exit_code == 0, res.output
+    assert "2 retagged (audio unchanged); only tags rewritten: no synthesis, no rendering" in res.output

@@ -173,14 +173,15 @@ def render_job(job: Job, narration: Narration, settings: OutputSettings, config:
         job.result.status, job.result.error = "failed", e
 
 
-def side_files(job: Job, routine: Routine, plan: Plan | dict, tags) -> dict[str, bytes]:
+def side_files(job: Job, routine: Routine, plan: Plan | dict, tags, keep_cover: bool = False) -> dict[str, bytes]:
     """Cover art (the routine's own image, or one drawn for it) and its thumbnail (`<slug>.thumb.jpg`, for
     the page's list), synced lyrics (.lrc) and transcripts (.vtt, .srt), as bytes by file name. `plan`: the
-    plan, or its timeline dict (a retag has the sidecar's).
+    plan, or its timeline dict (a retag has the sidecar's). `keep_cover`: a drawn cover already beside the
+    MP3 is kept when it is the same drawing (title, library, audiogen version), not drawn again.
 
     The cover also goes into the MP3's tags, so it is made before rendering; the files are written after.
     """
-    from audiogen.publish.cover import make_cover, make_thumbnail
+    from audiogen.publish.cover import make_thumbnail
     from audiogen.publish.lyrics import make_lrc
     from audiogen.publish.transcripts import make_srt, make_vtt
 
@@ -194,7 +195,8 @@ def side_files(job: Job, routine: Routine, plan: Plan | dict, tags) -> dict[str,
         ext = ".jpg" if src.suffix.lower() in (".jpg", ".jpeg") else ".png"
         tags.cover_mime = "image/jpeg" if ext == ".jpg" else "image/png"
     else:
-        data, ext = make_cover(job.title, tags.album or tags.artist), ".png"
+        data, ext = _drawn_cover(job.result.mp3.parent / f"{job.slug}.png" if keep_cover else None, job.title,
+                                 tags.album or tags.artist)
     tags.cover_png = data
     files = {f"{job.slug}{ext}": data}
     try:
@@ -249,7 +251,7 @@ def retag_job(job: Job, settings: OutputSettings, config: LibraryConfig, manifes
     first_built = entry.get("first_built") or stored.get("first_built") or int(time.time())
     try:
         tags = tag_info(job, routine, config, stored, first_built)
-        files = side_files(job, routine, stored, tags)
+        files = side_files(job, routine, stored, tags, keep_cover=True)
         with atomic_path(r.mp3) as tmp:
             shutil.copyfile(r.mp3, tmp)
             write_tags(tmp, tags, chapters, version=settings.id3)
@@ -280,3 +282,18 @@ def retag_job(job: Job, settings: OutputSettings, config: LibraryConfig, manifes
                               "clips": clips_fingerprint(narration.keys) if narration else entry.get("clips")}
     r.status = "retagged"
     return True
+
+
+def _drawn_cover(path: Path | None, title: str, subtitle: str | None) -> tuple[bytes, str]:
+    """The cover drawn for a session: the one already beside it when it is that drawing (a retag for a new
+    track total keeps it), else drawn anew."""
+    from audiogen.publish.cover import cover_matches, make_cover
+
+    try:
+        data = path.read_bytes() if path is not None else b""
+        if data and cover_matches(data, title, subtitle):
+            return data, ".png"
+    except OSError:
+        pass
+    return make_cover(title, subtitle), ".png"
+
