@@ -164,12 +164,16 @@ class _Reporter:
         for i, row in enumerate(rows):
             line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             click.echo(click.style(line, bold=True) if i == 0 else line)
-        counts = {s: sum(r.status == s for r in results) for s in ("built", "skipped", "planned", "failed")}
-        words = {"skipped": "unchanged (skipped)", "planned": "planned (dry run)"}
+        counts = {s: sum(r.status == s for r in results)
+                  for s in ("built", "retagged", "skipped", "planned", "failed")}
+        words = {"skipped": "unchanged (skipped)", "planned": "planned (dry run)",
+                 "retagged": "retagged (audio unchanged)"}
         parts = [f"{n} {words.get(s, s)}" for s, n in counts.items() if n]
         tail = f"; {_clips(*self.counts)}" if any(self.counts) else ""
         if counts["skipped"] == len(results) and results:
             tail = "; nothing to do: no synthesis, no rendering"
+        elif counts["retagged"] and counts["retagged"] + counts["skipped"] == len(results) and not any(self.counts):
+            tail = "; only tags rewritten: no synthesis, no rendering"
         click.echo((", ".join(parts) or "nothing to do") + tail)
         return len(failed)
 

@@ -94,7 +94,7 @@ def visible_outputs_are_whole(out: Path, lengths: dict[str, int], seen: dict | N
             got = len(decode(p)) * 1000 / RATE
             assert abs(got - want) < 50, f"{p.name}: {got:.0f} ms, its timeline says {want} ms"
             mp3s += 1
-        elif p.suffix == ".png":
+        elif p.suffix in (".png", ".jpg"):
             with Image.open(p) as img:
                 img.load()
         elif p.suffix == ".xml":

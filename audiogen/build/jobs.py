@@ -1,5 +1,12 @@
 """What a build is asked (BuildOptions), what it reports (BuildResult), and the sessions it plans:
-one Job per routine x length variant, skipped when its fingerprint and files are unchanged."""
+one Job per routine x length variant, skipped when its fingerprints and files are unchanged.
+
+Two fingerprints per session: the audio's (what the samples depend on: the routine's timed content, the
+resolved clips, sounds, loudness and encoding settings, the render format) and the tags' (title, album,
+artist, track n/total, cover, ID3 version). Only a changed audio fingerprint re-renders; a changed tag
+fingerprint alone rewrites the MP3's tags in place (`retag`), and the indexes are rewritten every build
+(unchanged ones keep their bytes).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +32,12 @@ from audiogen.voice.narrate import Narration
 
 #: Bump when mixing or levels change, so unchanged routines are rebuilt anyway.
 RENDER_FORMAT = 8
+#: Bump when what goes into a session's tags or side files changes, so unchanged sessions are retagged.
+TAG_FORMAT = 1
+#: Routine fields that never reach the samples: changing them retags (`voice.engine` chooses the clips,
+#: which the audio fingerprint holds by their cache keys).
+TAG_ONLY_FIELDS: dict = {"title": True, "description": True, "artist": True, "genre": True, "cover": True,
+                         "voice": {"engine"}}
 
 
 @dataclass
@@ -32,7 +45,7 @@ class BuildResult:
     """What happened to one session (one routine, or one length variant of it)."""
 
     source: str
-    status: str  # built | skipped | failed | planned
+    status: str  # built | retagged | skipped | failed | planned
     title: str | None = None
     slug: str | None = None
     variant: str | None = None
@@ -126,6 +139,18 @@ class Job:
     fingerprint: str
     result: BuildResult
     narration: Narration | None = None
+    #: What the tags and side files depend on (see module docstring).
+    tag_fingerprint: str = ""
+    #: The engines tried and the offline flag: when unchanged, the clips are the manifest's.
+    choice: list[str] = field(default_factory=list)
+    #: The manifest entry of the MP3 in place when its audio fingerprint is this job's (None: render).
+    previous: dict | None = None
+    #: Only the tags changed: rewrite them in the MP3 in place, render nothing.
+    retag: bool = False
+    #: When the session was first built (its feed date, its tags' year), None for a new one.
+    first_built: int | None = None
+    #: Skipped, but its manifest entry changed (the engine choice that gave the same clips): write it.
+    refreshed: bool = False
 
 
 def plan_session(routine: Routine, narration: Narration, cues: dict,
@@ -137,8 +162,9 @@ def plan_session(routine: Routine, narration: Narration, cues: dict,
     return fit_length(routine, target_ms, speech, cue_ms(cues))
 
 
-def fingerprint(routine: Routine, settings: OutputSettings, engine_key: list[str], extra: dict) -> str:
-    """Everything an output depends on; unchanged fingerprint + existing files = nothing to do."""
+def fingerprint(routine: Routine, settings: OutputSettings, extra: dict) -> str:
+    """Everything a session's audio depends on but its clips (`clips_fingerprint`); unchanged fingerprint,
+    unchanged clips and existing files = nothing to render."""
     files = {}
     refs = [routine.cue] if routine.cue else []
     if routine.background:
@@ -150,11 +176,50 @@ def fingerprint(routine: Routine, settings: OutputSettings, engine_key: list[str
                 st = p.stat()
                 files[str(p)] = [st.st_size, st.st_mtime_ns]
     blob = json.dumps(
-        [__version__, RENDER_FORMAT, CACHE_FORMAT, routine.model_dump(mode="json"), settings.audio_key(),
-         engine_key, files, extra],
+        [__version__, RENDER_FORMAT, CACHE_FORMAT, routine.model_dump(mode="json", exclude=TAG_ONLY_FIELDS),
+         settings.audio_key(), files, extra],
         sort_keys=True, ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def tag_fingerprint(routine: Routine, settings: OutputSettings, config, title: str, track: int | None,
+                    total: int | None) -> str:
+    """Everything a session's tags and side files (cover, thumbnail, lyrics, transcripts, sidecar) depend on
+    besides its audio."""
+    cover = None
+    if routine.cover:
+        p = resolve_path(routine.cover, routine.base_dir)
+        st = p.stat() if p.exists() else None
+        cover = [str(p), st.st_size if st else None, st.st_mtime_ns if st else None]
+    blob = json.dumps(
+        [__version__, TAG_FORMAT, title, routine.description, routine.artist, routine.genre, cover,
+         config.album, config.author, track, total, getattr(settings, "id3", None)],
+        sort_keys=True, ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def clips_fingerprint(keys: dict[str, str]) -> str:
+    """The clips a narration uses (text -> cache key): same keys, same samples."""
+    return hashlib.sha256(json.dumps(sorted(keys.items()), ensure_ascii=False).encode()).hexdigest()
+
+
+def predict_clips(narrator, routine: Routine) -> str | None:
+    """The clips fingerprint the narrator's engine choice gives `routine` now, without synthesising or
+    contacting the network: the first engine that can narrate it, as `narrate` picks. None when no engine
+    can (the narration then reports why)."""
+    from audiogen.plan.planner import spoken_texts
+
+    try:
+        for _, got in narrator.options(routine, on_error="stop"):
+            if isinstance(got, str):
+                continue
+            engine, voice_id, req = got
+            return clips_fingerprint({t: narrator.key(engine, voice_id, req, t) for t in spoken_texts(routine)})
+    except AudiogenError:
+        return None
+    return None
 
 
 def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
@@ -177,33 +242,48 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
         used[slug] = path
         clash = (f"its file name {base!r} is already {used[base].name}'s, so this session is {slug!r}: give "
                  "one of them another title" if slug != base else None)
-        engine_key = narrator.candidates(routine) + [f"offline={narrator.offline}"]
+        choice = narrator.candidates(routine) + [f"offline={narrator.offline}"]
+        predicted: list[str | None] = []  # computed once per routine, when the choice changed
+        settings = session_output(config.output, routine)
+        track, total = (i, n) if library and n > 1 else (None, None)
         for target in variants:
             label = variant_label(target) if target else None
             vslug = f"{slug}-{label}" if label else slug
             title = f"{routine.title} ({label.replace('m', ' min') if label.endswith('m') else label})" \
                 if label else routine.title
-            fp = fingerprint(routine, settings=session_output(config.output, routine), engine_key=engine_key,
-                             extra={"album": config.album, "author": config.author, "track": i if library else None,
-                                    "target": target, "n": n if library else None})
+            fp = fingerprint(routine, settings=settings, extra={"target": target})
+            tfp = tag_fingerprint(routine, settings, config, title, track, total)
             result = BuildResult(source=str(path), status="failed", title=title, slug=vslug, variant=label,
                                  mp3=out_dir / f"{vslug}.mp3", warnings=[clash] if clash else [])
             if english := phrases_warning(routine):  # every build says so, skipped sessions too
                 result.warnings.append(english)
             entry = manifest.get(vslug) or {}
+            job = Job(path, routine, vslug, title, track, total, target, fp, result, tag_fingerprint=tfp,
+                      choice=choice, first_built=entry.get("first_built"))
             if (not options.force and entry.get("fingerprint") == fp and result.mp3.exists()
                     and (out_dir / f"{vslug}.json").exists()):
-                result.status = "skipped"
-                result.length_ms, result.engine, result.voice, result.loudness = (
-                    entry.get("length_ms"), entry.get("engine"), entry.get("voice"), entry.get("loudness"))
-                result.programme_loudness = entry.get("programme_loudness")
-                _skipped_checks(result, entry.get("checks") or [], options.strict)
-            jobs.append(Job(path, routine, vslug, title, i if library and n > 1 else None,
-                             n if library and n > 1 else None, target, fp, result))
+                job.previous = entry  # the audio may be the same: known now, or once narrated
+                same = entry.get("choice") == choice
+                if not same and entry.get("clips"):
+                    if not predicted:
+                        predicted.append(predict_clips(narrator, routine))
+                    same = predicted[0] == entry["clips"]
+                if same:
+                    result.length_ms, result.engine, result.voice, result.loudness = (
+                        entry.get("length_ms"), entry.get("engine"), entry.get("voice"), entry.get("loudness"))
+                    result.programme_loudness = entry.get("programme_loudness")
+                    skipped_checks(result, entry.get("checks") or [], options.strict)
+                    if result.error is not None:  # --strict, on what its checks found when it was built
+                        pass
+                    elif entry.get("tags") == tfp:
+                        result.status = "skipped"
+                    else:
+                        job.retag = True
+            jobs.append(job)
     return jobs, failed
 
 
-def _skipped_checks(result: BuildResult, checks: list[dict], strict: bool) -> None:
+def skipped_checks(result: BuildResult, checks: list[dict], strict: bool) -> None:
     """An unchanged session keeps what its checks found when it was built; --strict fails it on them."""
     from audiogen.audio.checks import Finding
     from audiogen.routine.errors import RoutineError

@@ -47,7 +47,8 @@ def write_manifest(out_dir: Path, manifest: dict, jobs: list[Job], config: Libra
         elif options.notify:
             options.notify(f"{out_dir / (slug + '.mp3')} has no routine any more (--prune removes it)")
     if changed or (stale and options.prune):
-        built = {j.slug: manifest[j.slug] for j in jobs if j.result.status == "built" and j.slug in manifest}
+        built = {j.slug: manifest[j.slug] for j in jobs
+                 if (j.result.status in ("built", "retagged") or j.refreshed) and j.slug in manifest}
         pruned = set(stale) if options.prune else set()
         with locked(out_dir):
             # another build may have written the manifest since we read it: merge, never overwrite

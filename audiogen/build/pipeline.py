@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from audiogen.build.check import plan_for, problems_before_synthesis
-from audiogen.build.jobs import BuildOptions, BuildResult, Job, Progress, plan_jobs
+from audiogen.build.jobs import BuildOptions, BuildResult, Job, Progress, clips_fingerprint, plan_jobs
 from audiogen.build.manifest import load_manifest, locked, write_manifest
-from audiogen.build.sessions import complete_job, prepare_job, render_job
+from audiogen.build.sessions import complete_job, keep_job, prepare_job, render_job, retag_job
 from audiogen.plan.planner import spoken_texts
 from audiogen.routine.atomic import sweep_orphans
 from audiogen.routine.errors import AudiogenError, OutputError, RoutineError
@@ -116,8 +116,10 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
     sweep_orphans(out_dir)  # temp files of a build that was killed
     manifest = load_manifest(out_dir)
     jobs, failed = plan_jobs(files, config, options, narrator, manifest, out_dir, library)
+    retagged = _retag(jobs, settings, config, options, manifest, progress)
     # (an unchanged session --strict fails on its earlier checks has its error already: not rebuilt)
-    todo = [j for j in jobs if j.result.status != "skipped" and j.result.error is None]
+    todo = [j for j in jobs if j.result.status != "skipped" and j.result.error is None
+            and not any(j is k for k in retagged)]
     # what would fail a routine anyway (its cover, a language no engine speaks) fails it before any
     # routine is narrated, as `audiogen check` reports it
     blocked: dict[Path, AudiogenError] = {}
@@ -202,6 +204,10 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
                     plan.estimated
             except AudiogenError as e:
                 job.result.status, job.result.error = "failed", e
+        elif (job.previous is not None and clips_fingerprint(narration.keys) == job.previous.get("clips")
+              and (keep_job(job, narration, manifest, lock)
+                   or retag_job(job, settings, config, manifest, lock, narration))):
+            job.result.shared = shared_of.get(job.source, 0)  # narrated to the same clips: the audio is the same
         else:
             render_job(job, narration, settings, config, narrator.cache, options, manifest, lock, cancel)
             job.result.shared = shared_of.get(job.source, 0)
@@ -229,8 +235,26 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
         pool.shutdown()
 
     if not options.dry_run:
-        failed += _wrap_up(out_dir, manifest, jobs, config, options, library, bool(todo))
+        failed += _wrap_up(out_dir, manifest, jobs, config, options, library, bool(todo or retagged))
     return _name_routines(failed + [j.result for j in jobs])
+
+
+def _retag(jobs: list[Job], settings: OutputSettings, config: LibraryConfig, options: BuildOptions,
+           manifest: dict, progress: Progress) -> list[Job]:
+    """Retag the sessions whose audio is known unchanged but whose tags are not (before any narration:
+    they need none); returns them. A session whose sidecar cannot be used is left to render."""
+    done: list[Job] = []
+    lock = threading.Lock()
+    for job in (j for j in jobs if j.retag):
+        if options.dry_run:
+            job.result.status = "planned"
+            job.result.details.append("audio unchanged: only its tags would be rewritten")
+        elif not retag_job(job, settings, config, manifest, lock):
+            continue
+        else:
+            progress("retag", {"result": job.result})
+        done.append(job)
+    return done
 
 
 def _wrap_up(out_dir: Path, manifest: dict, jobs: list[Job], config: LibraryConfig, options: BuildOptions,
@@ -244,7 +268,7 @@ def _wrap_up(out_dir: Path, manifest: dict, jobs: list[Job], config: LibraryConf
 
     base_url = options.base_url or config.output.base_url
     # routine files that all failed leave the folder as it was (a library's indexes always list what is there)
-    indexed = library or any(j.result.status in ("built", "skipped") for j in jobs)
+    indexed = library or any(j.result.status in ("built", "retagged", "skipped") for j in jobs)
     try:
         write_manifest(out_dir, manifest, jobs, config, options, library, changed)
         if indexed:

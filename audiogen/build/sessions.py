@@ -1,10 +1,12 @@
 """One session from narration to files: plan and check it, draw its cover and lyrics, render (here), tag,
-and write its timeline and manifest entry; a session is all its files or none."""
+and write its timeline and manifest entry; a session is all its files or none. A session whose audio is
+unchanged but whose tags are not (a new track total, album, ID3 version) is retagged instead."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from pathlib import Path
 from audiogen._version import __version__
 from audiogen.audio.checks import overruns
 from audiogen.audio.session import CachedClips, Loudness, SessionAudio, cue_samples, load_bed, render_audio
-from audiogen.build.jobs import BuildOptions, Job, plan_session
+from audiogen.build.jobs import BuildOptions, Job, clips_fingerprint, plan_session, skipped_checks
 from audiogen.plan.planner import Plan
 from audiogen.publish.tags import ChapterMark, TagInfo, write_tags
 from audiogen.routine.atomic import atomic_path, write_text
@@ -39,13 +41,31 @@ class Prepared:
 
     def tag(self, mp3: Path) -> None:
         """Title, album, cover and a chapter per step into the rendered (not yet published) MP3."""
-        write_tags(mp3, self.tags, [ChapterMark(c.title, c.start_ms, c.end_ms) for c in self.plan.chapters])
+        write_tags(mp3, self.tags, [ChapterMark(c.title, c.start_ms, c.end_ms) for c in self.plan.chapters],
+                   version=self.audio.settings.id3)
 
     @property
     def extras(self) -> dict:
-        names = {Path(n).suffix: n for n in self.files}
-        return {"cover": names.get(".png") or names.get(".jpg"), "lrc": names.get(".lrc"),
-                "vtt": names.get(".vtt"), "srt": names.get(".srt")}
+        return extras(self.files)
+
+
+def extras(files: dict[str, bytes]) -> dict:
+    """The side files' names as the sidecar lists them (cover, thumb, lrc, vtt, srt)."""
+    names = {Path(n).suffix: n for n in files if ".thumb." not in n}
+    thumb = next((n for n in files if ".thumb." in n), None)
+    return {"cover": names.get(".png") or names.get(".jpg"), "thumb": thumb, "lrc": names.get(".lrc"),
+            "vtt": names.get(".vtt"), "srt": names.get(".srt")}
+
+
+def tag_info(job: Job, routine: Routine, config: LibraryConfig, timeline: dict, first_built: int | None) -> TagInfo:
+    """What goes into the session's ID3 tag; the year is the year it was first built (stable)."""
+    from audiogen.publish.lyrics import lyrics_text
+
+    year = datetime.date.fromtimestamp(first_built).year if first_built else datetime.date.today().year
+    return TagInfo(title=job.title, artist=routine.artist or config.author or "audiogen", album=config.album,
+                   track=job.track, track_total=job.track_total, genre=routine.genre or "Guided session",
+                   year=str(year), comment=routine.description, lyrics=lyrics_text(timeline) or None,
+                   length_ms=int(timeline["length_ms"]), language=routine.language)
 
 
 def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
@@ -75,11 +95,10 @@ def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config
             f"{len(plan.warnings)} step(s) longer than planned: " + "; ".join(f.format() for f in overrun),
             path=str(job.source), hint="shorten the text or lengthen the duration (or build without --strict)",
         )
-    tags = TagInfo(title=job.title, artist=routine.artist or config.author or "audiogen", album=config.album,
-                   track=job.track, track_total=job.track_total, genre=routine.genre or "Guided session",
-                   year=str(datetime.date.today().year), comment=routine.description)
+    timeline = plan.to_dict()
+    tags = tag_info(job, routine, config, timeline, job.first_built)
     bed = load_bed(routine, settings.loudness_mode)  # one that does not decode fails before anything is written
-    files = side_files(job, routine, plan, tags)
+    files = side_files(job, routine, timeline, tags)
     return Prepared(routine, plan, SessionAudio(plan, None, cues, bed, settings), tags, files, options.strict)
 
 
@@ -132,17 +151,15 @@ def complete_job(job: Job, prep: Prepared, narration: Narration, measured: Loudn
         manifest[job.slug] = {"fingerprint": job.fingerprint, "source": str(job.source.resolve()),
                               "length_ms": plan.length_ms, "engine": narration.engine,
                               "voice": narration.voice, "loudness": lufs, "programme_loudness": measured.programme,
-                              "first_built": first_built, "checks": r.checks}
+                              "first_built": first_built, "checks": r.checks, "tags": job.tag_fingerprint,
+                              "choice": job.choice, "clips": clips_fingerprint(narration.keys)}
     r.status = "built"
 
 
 def write_session_files(job: Job, prep: Prepared, narration: Narration, measured: Loudness,
                          config: LibraryConfig, first_built: int) -> None:
-    from audiogen.routine.atomic import write_bytes
-
     r, plan, routine = job.result, prep.plan, prep.routine
-    for name, data in prep.files.items():
-        write_bytes(r.mp3.parent / name, data)
+    write_side_files(r.mp3.parent, prep.files)
     timeline = plan.to_dict()
     if english := phrases_warning(routine):  # the built-in words fell back to English: said in the JSON too
         timeline["warnings"].append({"kind": "language", "message": english})
@@ -172,6 +189,17 @@ def _say_who_spoke(timeline: dict, narration: Narration) -> None:
             who = narration.voices.get(label(Voice.model_validate(event["voice"])))
             if who:
                 event["spoken_by"] = f"{who[0]} ({who[1]})"
+
+
+def write_side_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Cover, thumbnail, lyrics and transcripts; a thumbnail of the other format is removed."""
+    from audiogen.routine.atomic import write_bytes
+
+    for name, data in files.items():
+        write_bytes(folder / name, data)
+        if ".thumb." in name:
+            other = ".png" if name.endswith(".jpg") else ".jpg"
+            (folder / (name.rsplit(".", 1)[0] + other)).unlink(missing_ok=True)
 
 
 def render_job(job: Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
@@ -206,13 +234,15 @@ def cover_warning(job: Job, routine: Routine, tags) -> str | None:
             "titles: pip install 'audiogen[cjk]'); or give the routine a cover: image")
 
 
-def side_files(job: Job, routine: Routine, plan: Plan, tags) -> dict[str, bytes]:
-    """Cover art (the routine's own image, or one drawn for it), synced lyrics (.lrc) and transcripts
-    (.vtt, .srt), as bytes by file name.
+def side_files(job: Job, routine: Routine, plan: Plan | dict, tags, keep_cover: bool = False) -> dict[str, bytes]:
+    """Cover art (the routine's own image, or one drawn for it) and its thumbnail (`<slug>.thumb.jpg`, for
+    the page's list), synced lyrics (.lrc) and transcripts (.vtt, .srt), as bytes by file name. `plan`: the
+    plan, or its timeline dict (a retag has the sidecar's). `keep_cover`: a drawn cover already beside the
+    MP3 is kept when it is the same drawing (title, library, audiogen version), not drawn again.
 
     The cover also goes into the MP3's tags, so it is made before rendering; the files are written after.
     """
-    from audiogen.publish.cover import make_cover
+    from audiogen.publish.cover import make_thumbnail
     from audiogen.publish.lyrics import make_lrc
     from audiogen.publish.transcripts import make_srt, make_vtt
 
@@ -226,12 +256,111 @@ def side_files(job: Job, routine: Routine, plan: Plan, tags) -> dict[str, bytes]
         ext = ".jpg" if src.suffix.lower() in (".jpg", ".jpeg") else ".png"
         tags.cover_mime = "image/jpeg" if ext == ".jpg" else "image/png"
     else:
-        data, ext = make_cover(job.title, tags.album or tags.artist), ".png"
+        data, ext = _drawn_cover(job.result.mp3.parent / f"{job.slug}.png" if keep_cover else None, job.title,
+                                 tags.album or tags.artist)
         if problem := cover_warning(job, routine, tags):
             job.result.warnings.append(problem)
     tags.cover_png = data
-    timeline = {**plan.to_dict(), "title": job.title, "artist": tags.artist, "album": tags.album,
-                "audiogen": __version__}
-    return {f"{job.slug}{ext}": data, f"{job.slug}.lrc": make_lrc(timeline).encode("utf-8"),
+    files = {f"{job.slug}{ext}": data}
+    try:
+        thumb, thumb_ext = make_thumbnail(data)
+        files[f"{job.slug}.thumb{thumb_ext}"] = thumb
+    except (OSError, ValueError):  # a cover Pillow cannot read: the page shows it full size
+        pass
+    timeline = {**(plan if isinstance(plan, dict) else plan.to_dict()), "title": job.title, "artist": tags.artist,
+                "album": tags.album, "audiogen": __version__}
+    return {**files, f"{job.slug}.lrc": make_lrc(timeline).encode("utf-8"),
             f"{job.slug}.vtt": make_vtt(timeline).encode("utf-8"),
             f"{job.slug}.srt": make_srt(timeline).encode("utf-8")}
+
+
+def keep_job(job: Job, narration: Narration, manifest: dict, lock: threading.Lock) -> bool:
+    """A session narrated to the clips its MP3 was made from, with unchanged tags: nothing to write but its
+    manifest entry (the engine choice now known to give those clips). False when its tags changed."""
+    r, entry = job.result, job.previous or {}
+    if entry.get("tags") != job.tag_fingerprint:
+        return False
+    r.engine, r.voice = narration.engine, narration.voice
+    r.synthesized, r.cache_hits, r.notes = narration.synthesized, narration.cache_hits, list(narration.notes)
+    r.length_ms, r.loudness = entry.get("length_ms"), entry.get("loudness")
+    r.programme_loudness = entry.get("programme_loudness")
+    r.details.append(f"narrated to the same clips as {r.mp3.name} was made from: nothing rendered")
+    if not r.checks:  # what its sound checks found when it was built
+        skipped_checks(r, entry.get("checks") or [], False)
+    with lock:
+        manifest[job.slug] = {**entry, "choice": job.choice}
+    job.refreshed, r.status = True, "skipped"
+    return True
+
+
+def retag_job(job: Job, settings: OutputSettings, config: LibraryConfig, manifest: dict, lock: threading.Lock,
+              narration: Narration | None = None) -> bool:
+    """Rewrite the tags and side files of a session whose audio is unchanged (its title, album, track
+    n/total, cover or ID3 version changed): nothing is narrated, rendered or encoded, and the MP3's audio
+    frames stay byte for byte. The new tag goes into a copy that then replaces the MP3 (readers see the
+    old file or the new one). The chapters, lyrics and transcripts come from the sidecar timeline, which
+    the unchanged audio fingerprint vouches for. False when that sidecar cannot be used (render instead).
+    """
+    r, entry = job.result, job.previous or {}
+    folder = r.mp3.parent
+    try:
+        stored = json.loads((folder / f"{job.slug}.json").read_text("utf-8"))
+        chapters = [ChapterMark(str(c["title"]), int(c["start_ms"]), int(c["end_ms"])) for c in stored["chapters"]]
+        int(stored["length_ms"])
+        if not isinstance(stored.get("events"), list):
+            return False
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+    routine = job.routine
+    settings = session_output(settings, routine)
+    first_built = entry.get("first_built") or stored.get("first_built") or int(time.time())
+    try:
+        tags = tag_info(job, routine, config, stored, first_built)
+        files = side_files(job, routine, stored, tags, keep_cover=True)
+        with atomic_path(r.mp3) as tmp:
+            shutil.copyfile(r.mp3, tmp)
+            write_tags(tmp, tags, chapters, version=settings.id3)
+        write_side_files(folder, files)
+        for key in ("cover", "thumb", "lrc", "vtt", "srt"):
+            stored.pop(key, None)
+        stored.update({
+            "title": job.title, "slug": job.slug, "mp3": r.mp3.name, "description": routine.description,
+            "album": config.album, "artist": tags.artist, "track": job.track, "variant": r.variant,
+            "language": routine.language, "source": job.source.name, "audiogen": __version__,
+            "first_built": first_built, **extras(files),
+        })
+        write_text(folder / f"{job.slug}.json", json.dumps(stored, indent=1, ensure_ascii=False) + "\n")
+    except AudiogenError as e:
+        r.status, r.error = "failed", e
+        return True
+    if narration is not None:
+        r.engine, r.voice = narration.engine, narration.voice
+        r.synthesized, r.cache_hits, r.notes = narration.synthesized, narration.cache_hits, list(narration.notes)
+        if not r.checks:  # decided after narration: what its sound checks found when it was built
+            skipped_checks(r, entry.get("checks") or [], False)
+    else:
+        r.engine, r.voice = entry.get("engine"), entry.get("voice")
+    r.length_ms, r.loudness = entry.get("length_ms", stored.get("length_ms")), entry.get("loudness")
+    r.programme_loudness = entry.get("programme_loudness")
+    r.details.append("audio unchanged: retagged " + ", ".join([r.mp3.name, f"{job.slug}.json", *files]))
+    with lock:
+        manifest[job.slug] = {**entry, "source": str(job.source.resolve()), "first_built": first_built,
+                              "tags": job.tag_fingerprint, "choice": job.choice,
+                              "clips": clips_fingerprint(narration.keys) if narration else entry.get("clips")}
+    r.status = "retagged"
+    return True
+
+
+def _drawn_cover(path: Path | None, title: str, subtitle: str | None) -> tuple[bytes, str]:
+    """The cover drawn for a session: the one already beside it when it is that drawing (a retag for a new
+    track total keeps it), else drawn anew."""
+    from audiogen.publish.cover import cover_matches, make_cover
+
+    try:
+        data = path.read_bytes() if path is not None else b""
+        if data and cover_matches(data, title, subtitle):
+            return data, ".png"
+    except OSError:
+        pass
+    return make_cover(title, subtitle), ".png"
+

@@ -273,3 +273,33 @@ def cover_matches(data: bytes, title: str, subtitle: str | None) -> bool:
     subtitle = " ".join((subtitle or "").split()) or None
     return (text.get("Title") == title and text.get("Description") == subtitle
             and text.get("Software") == f"audiogen {__version__}" and text.get("Font") == _fonts_used())
+
+
+#: The page lists sessions with 88 CSS px art: 300 px is sharp up to a 3x phone screen, at a few kB.
+THUMB_SIZE = 300
+
+
+def make_thumbnail(data: bytes, size: int = THUMB_SIZE) -> tuple[bytes, str]:
+    """A small copy of a cover for lists: (bytes, ".jpg" or ".png"), its longer side `size` px (never
+    enlarged). JPEG (quality 85) for covers without transparency: the drawn gradients and photos are a
+    tenth of their PNG size; PNG when the cover has an alpha channel, which JPEG cannot keep.
+
+    Deterministic: the same cover always gives the same bytes.
+    """
+    with Image.open(io.BytesIO(data)) as src:
+        src.load()
+        img = src.convert("RGBA") if _has_alpha(src) else src.convert("RGB")
+    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    if img.mode == "RGBA":
+        img.save(buf, format="PNG", optimize=True)
+        return buf.getvalue(), ".png"
+    img.save(buf, format="JPEG", quality=85, optimize=True, progressive=False)
+    return buf.getvalue(), ".jpg"
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        alpha = img.convert("RGBA").getchannel("A")
+        return alpha.getextrema()[0] < 255  # an alpha channel that is all opaque is no transparency
+    return False

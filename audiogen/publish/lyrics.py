@@ -62,3 +62,13 @@ def make_lrc(timeline: dict) -> str:
     for cs, _, text in lines:
         out.append(f"[{lrc_time(cs * 10)}]{text}")
     return "\n".join(out) + "\n"
+
+
+def lyrics_text(timeline: dict) -> str:
+    """The session's spoken text, unsynced (the MP3's USLT lyrics): each phrase on its own line in the
+    order it is said, a blank line between chapters."""
+    blocks: dict[int, list[str]] = {}
+    for e in timeline.get("events") or []:
+        if e.get("kind") == "speech" and _clean(e.get("text")):
+            blocks.setdefault(int(e.get("chapter") or 0), []).append(_clean(e["text"]))
+    return "\n\n".join("\n".join(lines) for lines in blocks.values())

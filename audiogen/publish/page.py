@@ -46,6 +46,8 @@ MANIFEST = "manifest.webmanifest"
 SERVICE_WORKER = "sw.js"
 #: The size assumed for a cover whose size is unknown (make_cover's default).
 COVER_SIZE = (1400, 1400)
+#: The size assumed for a thumbnail whose size is unknown (make_thumbnail's default).
+THUMB_SIZE = 300
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
@@ -124,10 +126,16 @@ def _card(s: dict, author: str, collapsed: bool, folder: Path | None = None, pag
         meta.append(f"{len(s['chapters'])} chapters")
     art_data = ""
     if s.get("cover"):
-        art = f'<img class="art" src="{_e(quote(s["cover"]))}" alt="" width="88" height="88" loading="lazy">'
+        # the list shows the small thumbnail; the lock screen gets the full cover (and the thumbnail)
+        small = s.get("thumb") or s["cover"]
+        art = f'<img class="art" src="{_e(quote(small))}" alt="" width="88" height="88" loading="lazy">'
         w, h = _cover_size(s, folder / s["cover"] if folder else None)
         art_data = (f' data-art="{_e(quote(s["cover"]))}" data-art-sizes="{w}x{h}"'
                     f' data-art-type="{_image_type(s["cover"])}"')
+        if s.get("thumb"):
+            tw, th = (image_size(folder / s["thumb"]) if folder else None) or (THUMB_SIZE, THUMB_SIZE)
+            art_data += (f' data-thumb="{_e(quote(s["thumb"]))}" data-thumb-sizes="{tw}x{th}"'
+                         f' data-thumb-type="{_image_type(s["thumb"])}"')
     else:
         art = '<div class="art" aria-hidden="true"></div>'
     desc = one_line(s.get("description"))
@@ -197,7 +205,7 @@ def service_worker_js(out_dir: str | Path, sessions: list[dict]) -> str:
         digest.update((out_dir / INDEX).read_bytes())
     except OSError:
         pass
-    covers = [LIBRARY_COVER, *(s["cover"] for s in sessions if s.get("cover"))]
+    covers = [LIBRARY_COVER, *(s[k] for s in sessions for k in ("thumb", "cover") if s.get(k))]
     precache = [MANIFEST, *dict.fromkeys(quote(c) for c in covers if rev(c) != "0")]
     media = {quote(s["mp3"]): rev(s["mp3"]) for s in sessions}
     return _fill(SERVICE_WORKER, version=digest.hexdigest()[:16], precache=json.dumps(precache),

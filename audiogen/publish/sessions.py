@@ -27,7 +27,7 @@ def collect_sessions(out_dir: str | Path) -> list[dict]:
     """Every session in `out_dir`: each `*.json` sidecar that names an existing `mp3` beside it.
 
     Each dict is the sidecar plus `slug` (default: the sidecar's stem), `size_bytes` and `mtime`
-    (seconds) of the MP3; `cover` and `lrc` are set to None when their file is missing. Sorted by
+    (seconds) of the MP3; `cover`, `thumb` and `lrc` are set to None when their file is missing. Sorted by
     track number (sessions without one last), then title. Unreadable sidecars are ignored.
     """
     out_dir = Path(out_dir)
@@ -57,7 +57,7 @@ def collect_sessions(out_dir: str | Path) -> list[dict]:
         session["track"] = track if isinstance(track, int) and not isinstance(track, bool) else None
         session["length_ms"] = int(data.get("length_ms") or 0)
         session["chapters"] = [c for c in data.get("chapters") or [] if isinstance(c, dict)]
-        for key in ("cover", "lrc"):
+        for key in ("cover", "thumb", "lrc"):
             if not (_is_file_name(data.get(key)) and (out_dir / data[key]).is_file()):
                 session[key] = None
         sessions.append(session)

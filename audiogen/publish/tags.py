@@ -1,8 +1,10 @@
-"""Write ID3v2.4 tags and chapters (CHAP + CTOC) into a finished MP3 with mutagen.
+"""Write ID3v2.3 or ID3v2.4 tags and chapters (CHAP + CTOC) into a finished MP3 with mutagen.
 
 The tag is built from scratch and replaces whatever tag the encoder left (ffmpeg writes
 its own ID3v2.4 tag with a ``TSSE`` "Lavf..." frame); an ID3v1 tag, if any, is removed.
-The audio frames are not touched.
+The audio frames are not touched. ID3v2.3 is what id3lib-based readers and many car stereos
+read (they see no v2.4 tag at all); v2.4 allows UTF-8 text. Both carry the same frames:
+in v2.3 the text is UTF-16 and the date a year (TYER instead of TDRC).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mutagen.id3 import (
     TCON,
     TDRC,
     TIT2,
+    TLEN,
     TPE1,
     TRCK,
     TSSE,
@@ -76,6 +79,23 @@ class TagInfo:
     lyrics: str | None = None  # USLT (unsynced lyrics), optional
     cover_png: bytes | None = None  # APIC front cover
     cover_mime: str = "image/png"
+    length_ms: int | None = None  # TLEN: the audio's length in milliseconds
+    language: str | None = None  # the lyrics' language (an ISO 639-1 code such as "en"), for USLT
+
+
+#: ID3 versions `write_tags` writes, as `output.id3` names them.
+ID3_VERSIONS = {"2.3": 3, "2.4": 4}
+#: ISO 639-1 -> the ISO 639-2 code ID3 language fields take (USLT); others are "und" (undetermined).
+_LANG3 = {"en": "eng", "de": "ger", "fr": "fre", "es": "spa", "it": "ita", "pt": "por", "nl": "dut",
+          "sv": "swe", "da": "dan", "no": "nor", "nb": "nob", "fi": "fin", "pl": "pol", "cs": "cze",
+          "ru": "rus", "uk": "ukr", "tr": "tur", "el": "gre", "ja": "jpn", "zh": "chi", "ko": "kor",
+          "ar": "ara", "he": "heb", "hi": "hin"}
+
+
+def id3_language(code: str | None) -> str:
+    """The three-letter code an ID3 USLT/COMM frame takes for a language code ("en-GB" -> "eng")."""
+    base = (code or "").replace("_", "-").split("-")[0].lower()
+    return _LANG3.get(base, base if len(base) == 3 else "und")
 
 
 def chapter_id(index: int) -> str:
@@ -163,7 +183,12 @@ def _build_tag(info: TagInfo, chapters: Sequence[ChapterMark]) -> ID3:
     if info.comment:
         tag.add(COMM(encoding=_UTF8, lang="eng", desc="", text=[info.comment]))
     if info.lyrics:
-        tag.add(USLT(encoding=_UTF8, lang="eng", desc="", text=info.lyrics))
+        lang = id3_language(info.language) if info.language else "eng"
+        tag.add(USLT(encoding=_UTF8, lang=lang, desc="", text=info.lyrics))
+    if info.length_ms is not None:
+        if info.length_ms < 0:
+            raise ValueError(f"negative length: {info.length_ms} ms")
+        tag.add(TLEN(encoding=_UTF8, text=[str(int(info.length_ms))]))
     if info.cover_png:
         tag.add(
             APIC(
@@ -202,17 +227,26 @@ def _build_tag(info: TagInfo, chapters: Sequence[ChapterMark]) -> ID3:
     return tag
 
 
-def write_tags(path: str | os.PathLike[str], info: TagInfo, chapters: Sequence[ChapterMark]) -> None:
-    """Replace the tags of the MP3 at `path` with an ID3v2.4 tag built from `info` and `chapters`.
+def write_tags(path: str | os.PathLike[str], info: TagInfo, chapters: Sequence[ChapterMark],
+               version: str = "2.4") -> None:
+    """Replace the tags of the MP3 at `path` with an ID3v2 tag (`version` "2.3" or "2.4") built from
+    `info` and `chapters`.
 
-    Raises ValueError for invalid chapters or track numbers (a programming error, checked
+    Raises ValueError for invalid chapters, track numbers or version (a programming error, checked
     before the file is touched) and OutputError when the file cannot be read as MP3 or written.
     """
+    if version not in ID3_VERSIONS:
+        raise ValueError(f"ID3 version {version!r}: write one of {', '.join(ID3_VERSIONS)}")
     tag = _build_tag(info, chapters)
+    if ID3_VERSIONS[version] == 3:
+        tag.update_to_v23()  # TDRC -> TYER (text encodings become UTF-16 as the frames are written)
+        for frame in getattr(tag, "chapter_frames", []):
+            frame.sub_frames.update_to_v23()
     name = os.fspath(path)
     try:
         MP3(name)  # refuse to prepend a tag to something that is not an MP3 stream
-        tag.save(name, v1=0, v2_version=4)  # v1=0: drop any ID3v1 tag so it cannot disagree
+        # v1=0: drop any ID3v1 tag so it cannot disagree
+        tag.save(name, v1=0, v2_version=ID3_VERSIONS[version])
     except mutagen.MutagenError as exc:
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, OSError) or isinstance(exc, OSError):

@@ -38,12 +38,25 @@ class OutputSettings(StrictModel):
         None, pattern=r"^https?://[^/\s]+(/\S*)?$",
         description="absolute URL the output folder is published at (podcast apps need absolute feed URLs)")
 
+    id3: Literal["2.3", "2.4"] = Field(
+        "2.3", description="ID3 tag version of the MP3s: 2.3 (read by id3lib-based players and most car "
+                           "stereos, which see no 2.4 tag) or 2.4")
+
     #: What only the indexes (feed, page) use: changing it never re-renders a session.
     PUBLISHING: ClassVar[frozenset[str]] = frozenset({"base_url", "scheduler", "dir"})
+    #: What only the tags use: changing it rewrites the MP3s' tags, never their audio.
+    TAGGING: ClassVar[frozenset[str]] = frozenset({"id3"})
 
     def audio_key(self) -> dict:
         """The settings a session's audio depends on (its fingerprint)."""
-        return self.model_dump(mode="json", exclude=set(self.PUBLISHING))
+        return self.model_dump(mode="json", exclude=set(self.PUBLISHING | self.TAGGING))
+
+    @field_validator("id3", mode="before")
+    @classmethod
+    def _id3_text(cls, v: Any) -> Any:
+        if isinstance(v, float | int) and not isinstance(v, bool):  # YAML reads `id3: 2.3` as a number
+            return {2.3: "2.3", 2.4: "2.4", 3: "2.3", 4: "2.4"}.get(v, v)
+        return v.strip().lower().removeprefix("v").removeprefix("id3v") if isinstance(v, str) else v
 
     @field_validator("bitrate", mode="before")
     @classmethod

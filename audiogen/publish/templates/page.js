@@ -26,6 +26,7 @@
     var list=[], b=document.body;
     function add(src,sizes,type){if(src){list.push({src:new URL(src,location.href).href,sizes:sizes,type:type});}}
     add(c.getAttribute('data-art'),c.getAttribute('data-art-sizes')||'1400x1400',c.getAttribute('data-art-type')||'image/png');
+    add(c.getAttribute('data-thumb'),c.getAttribute('data-thumb-sizes')||'300x300',c.getAttribute('data-thumb-type')||'image/jpeg');
     add(b.getAttribute('data-cover'),b.getAttribute('data-cover-sizes')||'1400x1400','image/png');
     return list;
   }
