@@ -174,8 +174,13 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
                                     "target": target, "n": n if library else None})
             result = BuildResult(source=str(path), status="failed", title=title, slug=vslug, variant=label,
                                  mp3=out_dir / f"{vslug}.mp3", warnings=[clash] if clash else [])
+            fmts = config.output.format
+            if list(fmts) != ["mp3"]:  # the file offered first is the first format's
+                result.mp3 = out_dir / f"{vslug}.{fmts[0]}"
             entry = manifest.get(vslug) or {}
             if (not options.force and entry.get("fingerprint") == fp and result.mp3.exists()
+                    and all((out_dir / f"{vslug}.{f}").exists() for f in fmts)
+                    and (config.output.split == "none" or (out_dir / vslug / f"{vslug}.m3u8").exists())
                     and (out_dir / f"{vslug}.json").exists()):
                 result.status = "skipped"
                 result.length_ms, result.engine, result.voice, result.loudness = (

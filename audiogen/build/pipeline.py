@@ -16,6 +16,7 @@ from pathlib import Path
 from audiogen.build.check import plan_for, problems_before_synthesis
 from audiogen.build.jobs import BuildOptions, BuildResult, Job, Progress, plan_jobs
 from audiogen.build.manifest import load_manifest, locked, write_manifest
+from audiogen.build.outputs import wants_outputs
 from audiogen.build.sessions import complete_job, prepare_job, render_job
 from audiogen.plan.planner import spoken_texts
 from audiogen.routine.atomic import sweep_orphans
@@ -130,6 +131,10 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
             j.result.status, j.result.error = "failed", blocked[j.source]
     todo = [j for j in todo if j.source not in blocked]
 
+    if client is not None and todo and wants_outputs(settings):
+        if options.notify:  # a cluster worker sends back one MP3; the other outputs are rendered here
+            options.notify("output.format, split and stems are built on this machine, not on the cluster")
+        client = None
     if client is not None and todo:
         _build_on_cluster(client, todo, settings, config, options, narrator, manifest, progress)
         failed += _wrap_up(out_dir, manifest, jobs, config, options, library, True)

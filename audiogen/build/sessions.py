@@ -13,6 +13,7 @@ from pathlib import Path
 from audiogen._version import __version__
 from audiogen.audio.session import CachedClips, Loudness, SessionAudio, cue_samples, load_bed, render_audio
 from audiogen.build.jobs import BuildOptions, Job, plan_session
+from audiogen.build.outputs import remove_outputs, render_session_outputs, wants_outputs
 from audiogen.plan.planner import Plan
 from audiogen.publish.tags import ChapterMark, TagInfo, write_tags
 from audiogen.routine.atomic import atomic_path, write_text
@@ -33,6 +34,7 @@ class Prepared:
     audio: SessionAudio  # clips not attached yet
     tags: TagInfo
     files: dict[str, bytes]  # cover and lyrics, written beside the MP3 once it is in place
+    written: dict | None = None  # other formats, step files and stems (build/outputs.py), for the sidecar
 
     def tag(self, mp3: Path) -> None:
         """Title, album, cover and a chapter per step into the rendered (not yet published) MP3."""
@@ -127,6 +129,8 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, measured
         "loudness_mode": prep.audio.settings.loudness_mode, "source": job.source.name, "audiogen": __version__,
         "first_built": first_built, **prep.extras,
     })
+    if prep.written:  # "mp3" stays the file offered first (whatever its format); "files" has every format
+        timeline.update(prep.written)
     write_text(r.mp3.parent / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -137,6 +141,14 @@ def render_job(job: Job, narration: Narration, settings: OutputSettings, config:
     try:
         prep = prepare_job(job, narration, settings, config, options)
         prep.audio.clips = CachedClips(cache, narration.keys)
+        if wants_outputs(prep.audio.settings):
+            measured, prep.written = render_session_outputs(job, prep, cancel)
+            try:
+                complete_job(job, prep, narration, measured, config, manifest, lock)
+            except BaseException:
+                remove_outputs(job.result.mp3.parent, prep.written)
+                raise
+            return
         with atomic_path(job.result.mp3) as tmp:
             measured = render_audio(prep.audio, tmp, cancel)
             prep.tag(tmp)
