@@ -73,3 +73,12 @@ def new_routine(name: str, folder: PathLike = ".", *, force: bool = False) -> Pa
     """Write a commented routine `<slug>.yaml` titled `name` into `folder`; its path. An existing file is
     an error unless `force` replaces it."""
     return scaffold(name, Path(folder), force=force)
+
+
+def prune_cache(max_size: str | int, cache_dir: PathLike | None = None):
+    """Remove the least recently used clips until the clip cache holds at most `max_size` (bytes, or a size
+    like "500MB"); a clip a running build uses is kept. Returns a `voice.cache.PruneResult`."""
+    from audiogen.voice.cache import ClipCache, parse_size
+
+    limit = max_size if isinstance(max_size, int) else parse_size(max_size)
+    return ClipCache(cache_dir).prune(limit)

@@ -37,10 +37,13 @@ def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[
     narrator = Narrator(cache, engine=options.engine, offline=options.offline, notify=options.notify)
     results: list[BuildResult] = []
     clients: dict[str, object] = {}  # scheduler address -> Dask client, connected before any work
+    in_use = cache.in_use()  # a `cache prune` meanwhile keeps every clip this build touches
+    in_use.__enter__()
     try:
         for raw in paths:
             results += _build_path(Path(raw), options, narrator, clients)
     finally:
+        in_use.__exit__(None, None, None)
         narrator.close()  # stop the synthesis worker processes (after errors and Ctrl-C too)
         if clients:
             from audiogen.build.cluster import close
