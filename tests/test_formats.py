@@ -7,13 +7,16 @@ stream) and with mutagen (MP4 `chapters` reads the Nero chpl atom; the Opus comm
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from audiogen.audio.session import SessionAudio
 from audiogen.build import BuildOptions, build
 from audiogen.dsp.ffmpeg import ffmpeg_exe
 
@@ -267,3 +270,71 @@ def test_format_is_validated_with_its_location(tmp_path):
     assert r.status == "failed"
     assert "format" in str(r.error) and "audiogen.yaml" in str(r.error.problems()[0].path)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.mp3"))
+
+
+def _ffmpeg_children() -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat.split(" (", 1)[1].split(") ", 1)
+        if rest.split()[1] == me and "ffmpeg" in name and rest.split()[0] != "Z":
+            found.append(int(d.name))
+    return found
+
+
+def _audio() -> SessionAudio:
+    from audiogen.audio.session import cue_samples, load_bed
+    from audiogen.plan.planner import plan_routine, spoken_texts
+    from audiogen.routine.library import OutputSettings
+    from audiogen.routine.loader import parse_routine
+
+    routine = parse_routine(ROUTINE)
+    clips = {t: (np.sin(np.arange(RATE) * 0.05) * 9000).astype(np.int16) for t in spoken_texts(routine)}
+    cues = cue_samples(routine)
+    plan = plan_routine(routine, lambda t: 1000, lambda s: int(np.ceil(len(cues[s]) * 1000 / RATE)))
+    return SessionAudio(plan, clips, cues, load_bed(routine), OutputSettings())
+
+
+def test_an_interrupted_render_stops_every_encoder(tmp_path):
+    from audiogen.audio.session import Interrupted, Outputs, render_outputs
+
+    cancel = threading.Event()
+    cancel.set()
+    outputs = Outputs({f: tmp_path / f"x.{f}" for f in ("mp3", "m4b", "opus")}, [("All", 0, 1000)],
+                      ("mp3", [tmp_path / "1.mp3", tmp_path / "2.mp3"], [0, RATE]),
+                      {"voice": tmp_path / "v.wav", "bed": tmp_path / "b.wav"})
+    with pytest.raises(Interrupted):
+        render_outputs(_audio(), outputs, cancel)
+    assert _ffmpeg_children() == []
+
+
+def test_one_failing_encoder_fails_the_render_and_stops_the_others(tmp_path):
+    from audiogen.audio.session import Outputs, render_outputs
+    from audiogen.routine.errors import AudiogenError
+
+    (tmp_path / "file").write_text("not a folder")
+    outputs = Outputs({"mp3": tmp_path / "x.mp3", "opus": tmp_path / "file" / "x.opus"}, [])
+    with pytest.raises(AudiogenError) as e:
+        render_outputs(_audio(), outputs)
+    assert "x.opus" in str(e.value)
+    assert _ffmpeg_children() == []
+
+
+def test_a_session_whose_file_cannot_be_put_in_place_leaves_none_of_its_files(tmp_path):
+    """Every format and stem goes in place together, or none stays (here a folder has the Opus file's name)."""
+    (tmp_path / "r.yaml").write_text(ROUTINE, encoding="utf-8")
+    (tmp_path / "audiogen.yaml").write_text("output:\n  format: [mp3, opus]\n  split: steps\n  stems: true\n")
+    out = tmp_path / "out"
+    (out / "morning-lift.opus").mkdir(parents=True)
+    [r] = build([tmp_path], BuildOptions(out_dir=out))
+    assert r.status == "failed"
+    assert "morning-lift.opus" in str(r.error)
+    left = sorted(p.name for p in out.iterdir())
+    assert not [n for n in left if n.startswith("morning-lift.") and n != "morning-lift.opus" or n.endswith(".part")
+                or n.startswith(".morning-lift")]
+    assert not (out / "morning-lift").exists()
+    assert _ffmpeg_children() == []

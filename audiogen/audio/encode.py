@@ -210,10 +210,10 @@ class PcmEncoder:
         self._pending.put(None)
         self._thread.join()
         rc = self.proc.wait()
+        self._err.seek(0)
+        err = self._err.read().decode("utf-8", "replace").strip() if rc != 0 else ""
         self._cleanup()
         if rc != 0:
-            self._err.seek(0)
-            err = self._err.read().decode("utf-8", "replace").strip()
             raise _encoder_failure(rc, err, self.out_path, self.fmt.upper())
         if self.fmt == "mp3" and self.rate == INTERNAL_RATE:  # same rate: as many samples out as in
             try:

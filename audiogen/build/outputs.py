@@ -57,6 +57,7 @@ def render_session_outputs(job, prep, cancel: threading.Event | None = None) -> 
         steps = step_files(prep.plan.chapters, ms_to_samples(prep.plan.length_ms), INTERNAL_RATE,
                            EXTENSIONS[split_fmt])
     tmp_dir: Path | None = None
+    placed = False
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as stack:
@@ -79,6 +80,7 @@ def render_session_outputs(job, prep, cancel: threading.Event | None = None) -> 
                 for p in tmp_dir.iterdir():
                     with open(p, "rb") as f:
                         os.fsync(f.fileno())
+            placed = True  # leaving the block renames each file into place: a failure now may leave some
         # every file is in place; the step folder goes in last, replacing the old one
         split_info = None
         if steps:
@@ -88,8 +90,12 @@ def render_session_outputs(job, prep, cancel: threading.Event | None = None) -> 
                           "files": [{"name": f"{job.slug}/{s.name}", "title": s.title, "start_ms": s.start_ms,
                                      "end_ms": s.end_ms} for s in steps]}
         return measured, {"files": names, "split": split_info, "stems": stems or None}
-    except OSError as e:
-        raise OutputError(f"cannot write to {out_dir}: {e.strerror or e}", path=str(out_dir)) from None
+    except BaseException as e:
+        if placed:  # a session is all its files or none
+            remove_outputs(out_dir, {"files": names, "stems": stems})
+        if isinstance(e, OSError):
+            raise OutputError(f"cannot write to {out_dir}: {e.strerror or e}", path=str(out_dir)) from None
+        raise
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -109,7 +115,8 @@ def _replace_dir(new: Path, target: Path) -> None:
 def remove_outputs(out_dir: Path, written: dict | None) -> None:
     """Undo `render_session_outputs` (a session is all its files or none)."""
     for name in [*((written or {}).get("files") or {}).values(), *((written or {}).get("stems") or {}).values()]:
-        (out_dir / name).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            (out_dir / name).unlink()
     split = (written or {}).get("split")
     if split:
         shutil.rmtree(out_dir / split["dir"], ignore_errors=True)
