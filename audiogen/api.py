@@ -130,3 +130,12 @@ def open_editor(path: PathLike, port: int = 0, *, offline: bool | None = None,
     from audiogen.edit.server import open_editor as _open
 
     return _open(path, port, offline=offline, log=log)
+
+
+def prune_cache(max_size: str | int, cache_dir: PathLike | None = None):
+    """Remove the least recently used clips until the clip cache holds at most `max_size` (bytes, or a size
+    like "500MB"); a clip a running build uses is kept. Returns a `voice.cache.PruneResult`."""
+    from audiogen.voice.cache import ClipCache, parse_size
+
+    limit = max_size if isinstance(max_size, int) else parse_size(max_size)
+    return ClipCache(cache_dir).prune(limit)

@@ -461,6 +461,31 @@ def cache_info() -> None:
     info = ClipCache().info()
     speech = format_ms(info.seconds * 1000)
     click.echo(f"{info.root}\n{info.clips} clips, {info.bytes / 1e6:.1f} MB, {speech} of speech")
+    if info.oldest_use is not None:
+        import datetime
+
+        def when(t: float) -> str:
+            return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
+
+        click.echo(f"least recently used {when(info.oldest_use)}, most recently {when(info.newest_use)}")
+
+
+@cache.command("prune")
+@click.option("--max-size", "max_size", required=True, metavar="SIZE",
+              help="Keep at most this much, e.g. 500MB, 2GB or 300MiB; the least recently used clips go first.")
+def cache_prune(max_size: str) -> None:
+    """Remove the least recently used clips until the cache fits in SIZE (never a clip a running build uses)."""
+    from audiogen.api import prune_cache
+    from audiogen.voice.cache import ClipCache
+
+    try:
+        r = prune_cache(max_size)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--max-size") from None
+    click.echo(f"removed {r.removed} clips ({r.freed / 1e6:.1f} MB) from {ClipCache().root}; kept {r.kept} clips "
+               f"({r.bytes / 1e6:.1f} MB)")
+    if r.in_use:
+        click.echo(f"{r.in_use} clips over the limit are in use by a running build and were kept")
 
 
 @cache.command("clear")

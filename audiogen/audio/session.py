@@ -19,7 +19,7 @@ from audiogen.audio import sounds, tones
 from audiogen.audio.checks import Finding, session_checks
 from audiogen.audio.encode import encode_mp3
 from audiogen.audio.leveling import PEAK_CEILING_DB, LevelPlan, level_session, session_energies
-from audiogen.audio.mix import Bed, mix_blocks, ms_to_samples
+from audiogen.audio.mix import Bed, mix_blocks, mixdown, ms_to_samples
 from audiogen.dsp.ffmpeg import INTERNAL_RATE, samples_to_ms
 from audiogen.dsp.limiter import LimiterStats, limit_stream
 from audiogen.dsp.loudness import LoudnessMeter, metered
@@ -232,3 +232,91 @@ def render_bytes(audio: SessionAudio) -> tuple[bytes, Loudness]:
         path = Path(tmp) / "session.mp3"
         lufs = render_audio(audio, path)
         return path.read_bytes(), lufs
+
+
+# -- several outputs from one render --------------------------------------------------------------
+@dataclass
+class Outputs:
+    """Where one render goes: a file per format, optionally one file per chapter, optionally stems.
+
+    All paths are temp paths the caller puts in place (atomically) once the render succeeded."""
+
+    formats: dict[str, Path]  # "mp3" | "m4b" | "opus" -> path
+    chapters: list[tuple[str, int, int]]  # (title, start_ms, end_ms): an M4B's chapters
+    split: tuple[str, list[Path], list[int]] | None = None  # (format, paths, start sample of each)
+    stems: dict[str, Path] | None = None  # "voice" | "bed" -> path (32-bit float WAV)
+
+
+def _parts_and_mix(parts: Iterable[tuple[np.ndarray, np.ndarray | None]], gain_db: float, bed_gain_db: float,
+                   ceiling: float, meter: LoudnessMeter | None, stems: bool) -> Iterator[dict[str, np.ndarray]]:
+    """The limited mix block by block, with (when `stems`) the voice and the bed at the gains the mix has them:
+    voice + bed is the mix before limiting. The limiter delays its output a little, so the stems are
+    queued until the mix has caught up with them: every item's streams cover the same samples."""
+    from collections import deque
+
+    g = np.float32(10 ** (gain_db / 20))
+    bg = np.float32(10 ** (bed_gain_db / 20))
+    held: deque[tuple[np.ndarray, np.ndarray]] = deque()
+
+    def unlimited() -> Iterator[np.ndarray]:
+        for voice, under in parts:
+            if stems:
+                v = voice * g
+                b = under * (bg * g) if under is not None else np.zeros_like(v)
+                held.append((v, b))
+            yield mixdown(voice, under, gain_db, bed_gain_db)
+
+    mix = limit_stream(unlimited(), ceiling)
+    if meter is not None:
+        mix = metered(mix, meter)
+    pending_v: list[np.ndarray] = []
+    pending_b: list[np.ndarray] = []
+    for block in mix:
+        if not stems:
+            yield {"mix": block}
+            continue
+        need = len(block)
+        have = sum(len(x) for x in pending_v)
+        while have < need:
+            v, b = held.popleft()
+            pending_v.append(v)
+            pending_b.append(b)
+            have += len(v)
+        v, b = np.concatenate(pending_v), np.concatenate(pending_b)
+        pending_v, pending_b = [v[need:]], [b[need:]]
+        yield {"mix": block, "voice": v[:need], "bed": b[:need]}
+
+
+def render_outputs(audio: SessionAudio, outputs: Outputs, cancel: threading.Event | None = None) -> Loudness:
+    """`render_audio` into several files at once: the session is mixed and limited once and every block is
+    fed to each format's encoder (and to the per-chapter and stem encoders); memory stays at a few blocks."""
+    from audiogen.audio.encode import PcmEncoder, SplitEncoder, encode_tee
+    from audiogen.audio.mix import mix_parts
+
+    plan, settings, bed = audio.plan, audio.settings, audio.bed
+    ceiling = 10 ** (PEAK_CEILING_DB / 20)
+    level = LevelPlan()
+    if settings.loudness is not None:
+        level = level_session(plan, audio.load, bed, settings.loudness, mode=settings.loudness_mode)
+    final = LoudnessMeter() if level.predicted is None else None
+    enc = {"bitrate": settings.bitrate, "channels": settings.channels, "sample_rate": settings.sample_rate}
+    targets: list[tuple[str, object]] = []
+    try:
+        for fmt, path in outputs.formats.items():
+            targets.append(("mix", PcmEncoder(fmt, path, chapters=outputs.chapters if fmt == "m4b" else None,
+                                              **enc)))
+        if outputs.split is not None:
+            fmt, paths, cuts = outputs.split
+            targets.append(("mix", SplitEncoder(fmt, paths, cuts, **enc)))
+        for name, path in (outputs.stems or {}).items():
+            targets.append((name, PcmEncoder("wav", path, pcm="f32le")))
+    except BaseException:
+        for _, e in targets:
+            e.abort()
+        raise
+    parts = mix_parts(plan, audio.load, bed)
+    streams = _parts_and_mix(parts, level.gain_db, level.bed_gain_db, ceiling, final, bool(outputs.stems))
+    encode_tee(_unless(cancel, streams), targets)
+    if final is not None:
+        return Loudness(_lufs(final.integrated()), _lufs(final.integrated()))
+    return Loudness(_lufs(level.predicted), _lufs(level.programme), float(level.gain_db), float(level.bed_gain_db))

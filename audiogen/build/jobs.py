@@ -257,10 +257,15 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
                                  mp3=out_dir / f"{vslug}.mp3", warnings=[clash] if clash else [])
             if english := phrases_warning(routine):  # every build says so, skipped sessions too
                 result.warnings.append(english)
+            fmts = config.output.format
+            if list(fmts) != ["mp3"]:  # the file offered first is the first format's
+                result.mp3 = out_dir / f"{vslug}.{fmts[0]}"
             entry = manifest.get(vslug) or {}
             job = Job(path, routine, vslug, title, track, total, target, fp, result, tag_fingerprint=tfp,
                       choice=choice, first_built=entry.get("first_built"))
             if (not options.force and entry.get("fingerprint") == fp and result.mp3.exists()
+                    and all((out_dir / f"{vslug}.{f}").exists() for f in fmts)
+                    and (config.output.split == "none" or (out_dir / vslug / f"{vslug}.m3u8").exists())
                     and (out_dir / f"{vslug}.json").exists()):
                 job.previous = entry  # the audio may be the same: known now, or once narrated
                 same = entry.get("choice") == choice

@@ -38,9 +38,13 @@ def write_manifest(out_dir: Path, manifest: dict, jobs: list[Job], config: Libra
     for slug in stale:
         if options.prune:
             for p in out_dir.glob(f"{slug}.*"):
-                if (p.suffix in (".mp3", ".json", ".lrc", ".vtt", ".srt", ".png", ".jpg")
+                if (p.suffix in (".mp3", ".json", ".lrc", ".vtt", ".srt", ".png", ".jpg", ".m4b", ".opus", ".wav")
                         or p.name.endswith(".chapters.json")):
                     p.unlink(missing_ok=True)
+            if (out_dir / slug / f"{slug}.m3u8").is_file():  # its step files (output.split: steps)
+                import shutil
+
+                shutil.rmtree(out_dir / slug, ignore_errors=True)
             manifest.pop(slug, None)
             if options.notify:
                 options.notify(f"removed {out_dir / (slug + '.mp3')} (its routine is gone)")

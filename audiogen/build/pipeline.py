@@ -16,6 +16,7 @@ from pathlib import Path
 from audiogen.build.check import plan_for, problems_before_synthesis
 from audiogen.build.jobs import BuildOptions, BuildResult, Job, Progress, clips_fingerprint, plan_jobs
 from audiogen.build.manifest import load_manifest, locked, write_manifest
+from audiogen.build.outputs import wants_outputs
 from audiogen.build.sessions import complete_job, keep_job, prepare_job, render_job, retag_job
 from audiogen.plan.planner import spoken_texts
 from audiogen.routine.atomic import sweep_orphans
@@ -36,10 +37,13 @@ def build(paths: list[str | Path], options: BuildOptions | None = None) -> list[
     narrator = Narrator(cache, engine=options.engine, offline=options.offline, notify=options.notify)
     results: list[BuildResult] = []
     clients: dict[str, object] = {}  # scheduler address -> Dask client, connected before any work
+    in_use = cache.in_use()  # a `cache prune` meanwhile keeps every clip this build touches
+    in_use.__enter__()
     try:
         for raw in paths:
             results += _build_path(Path(raw), options, narrator, clients)
     finally:
+        in_use.__exit__(None, None, None)
         narrator.close()  # stop the synthesis worker processes (after errors and Ctrl-C too)
         if clients:
             from audiogen.build.cluster import close
@@ -133,6 +137,10 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
             j.result.status, j.result.error = "failed", blocked[j.source]
     todo = [j for j in todo if j.source not in blocked]
 
+    if client is not None and todo and wants_outputs(settings):
+        if options.notify:  # a cluster worker sends back one MP3; the other outputs are rendered here
+            options.notify("output.format, split and stems are built on this machine, not on the cluster")
+        client = None
     if client is not None and todo:
         _build_on_cluster(client, todo, settings, config, options, narrator, manifest, progress)
         failed += _wrap_up(out_dir, manifest, jobs, config, options, library, True)

@@ -16,6 +16,7 @@ from audiogen._version import __version__
 from audiogen.audio.checks import overruns
 from audiogen.audio.session import CachedClips, Loudness, SessionAudio, cue_samples, load_bed, render_audio
 from audiogen.build.jobs import BuildOptions, Job, clips_fingerprint, plan_session, skipped_checks
+from audiogen.build.outputs import remove_outputs, render_session_outputs, wants_outputs
 from audiogen.plan.planner import Plan
 from audiogen.publish.tags import ChapterMark, TagInfo, write_tags
 from audiogen.routine.atomic import atomic_path, write_text
@@ -38,6 +39,7 @@ class Prepared:
     tags: TagInfo
     files: dict[str, bytes]  # cover and lyrics, written beside the MP3 once it is in place
     strict: bool = False  # --strict: a sound check that fails fails the session (nothing is written)
+    written: dict | None = None  # other formats, step files and stems (build/outputs.py), for the sidecar
 
     def tag(self, mp3: Path) -> None:
         """Title, album, cover and a chapter per step into the rendered (not yet published) MP3."""
@@ -175,6 +177,8 @@ def write_session_files(job: Job, prep: Prepared, narration: Narration, measured
         "first_built": first_built, **prep.extras,
         "checks": r.checks, "limiter_db": measured.limiter_db,
     })
+    if prep.written:  # "mp3" stays the file offered first (whatever its format); "files" has every format
+        timeline.update(prep.written)
     write_text(r.mp3.parent / f"{job.slug}.json", json.dumps(timeline, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -209,6 +213,14 @@ def render_job(job: Job, narration: Narration, settings: OutputSettings, config:
     try:
         prep = prepare_job(job, narration, settings, config, options)
         prep.audio.clips = CachedClips(cache, narration.keys)
+        if wants_outputs(prep.audio.settings):
+            measured, prep.written = render_session_outputs(job, prep, cancel)
+            try:
+                complete_job(job, prep, narration, measured, config, manifest, lock)
+            except BaseException:
+                remove_outputs(job.result.mp3.parent, prep.written)
+                raise
+            return
         with atomic_path(job.result.mp3) as tmp:
             measured = render_audio(prep.audio, tmp, cancel)
             problem = strict_problem(job, measured) if prep.strict else None
@@ -302,6 +314,8 @@ def retag_job(job: Job, settings: OutputSettings, config: LibraryConfig, manifes
     the unchanged audio fingerprint vouches for. False when that sidecar cannot be used (render instead).
     """
     r, entry = job.result, job.previous or {}
+    if wants_outputs(session_output(settings, job.routine)):
+        return False  # M4B, Opus, step files and stems are tagged as they are written: render them again
     folder = r.mp3.parent
     try:
         stored = json.loads((folder / f"{job.slug}.json").read_text("utf-8"))

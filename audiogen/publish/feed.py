@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from audiogen.publish.formats import media_type
 from audiogen.publish.sessions import (
     CHAPTERS_SUFFIX,
     LIBRARY_COVER,
@@ -239,7 +240,8 @@ def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_u
         _sub(item, "description", text)
         if notes_html:
             _sub(item, "content:encoded", notes_html)
-        _sub(item, "enclosure", url=_url(base_url, s["mp3"]), length=str(s["size_bytes"]), type="audio/mpeg")
+        _sub(item, "enclosure", url=_url(base_url, s["mp3"]), length=str(s["size_bytes"]),
+             type=media_type(s["mp3"]))
         _sub(item, "guid", guid(album, s["slug"]), isPermaLink="false")
         _sub(item, "pubDate", format_datetime(_utc(published[s["slug"]])))
         _sub(item, "itunes:duration", str(int(round(s["length_ms"] / 1000))))

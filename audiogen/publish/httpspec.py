@@ -15,6 +15,9 @@ from audiogen.publish.feed import FEED
 
 CONTENT_TYPES = {
     ".mp3": "audio/mpeg",
+    ".m4b": "audio/mp4",
+    ".opus": "audio/ogg",
+    ".wav": "audio/wav",
     ".m3u8": "audio/x-mpegurl; charset=utf-8",
     ".m3u": "audio/x-mpegurl; charset=utf-8",
     ".xml": "application/rss+xml; charset=utf-8",

@@ -152,7 +152,25 @@ def _card(s: dict, author: str, collapsed: bool, folder: Path | None = None, pag
                  art=art,
                  art_data=art_data,
                  meta=_e(" · ".join(meta)), description=f'<p class="desc">{_e(desc)}</p>\n' if desc else "",
-                 mp3=_e(quote(s["mp3"])), chapters=chapters, size=_size(s["size_bytes"]))
+                 mp3=_e(quote(s["mp3"])), chapters=chapters, size=_size(s["size_bytes"]),
+                 kind=_e(_kind(s["mp3"])), more=_more_files(s))
+
+
+def _kind(name: str) -> str:
+    return {".m4b": "M4B", ".opus": "Opus"}.get(Path(name).suffix.lower(), "MP3")
+
+
+def _more_files(s: dict) -> str:
+    """Links to what else was built for a session: its other formats, its step files' playlist, its stems."""
+    links = [(name, _kind(name)) for fmt, name in (s.get("files") or {}).items()
+             if isinstance(name, str) and name != s["mp3"]]
+    split = s.get("split") or {}
+    if isinstance(split.get("playlist"), str):
+        links.append((split["playlist"], "Steps (playlist)"))
+    for k, name in (s.get("stems") or {}).items():
+        if isinstance(name, str):
+            links.append((name, f"{k.capitalize()} stem (WAV)"))
+    return "".join(f' · <a class="dl" href="{_e(quote(n))}" download>{_e(label)}</a>' for n, label in links)
 
 
 def _fill(name: str, **values: object) -> str:

@@ -34,6 +34,13 @@ class OutputSettings(StrictModel):
         "speech", description="speech: the narration reaches the target and the bed stays where written; "
                               "programme: the whole mix does (the bed is raised in long silences)")
     scheduler: str | None = Field(None, description="Dask scheduler address (tcp://host:8786) or local:N")
+    format: list[Literal["mp3", "m4b", "opus"]] = Field(
+        default_factory=lambda: ["mp3"], min_length=1,
+        description="mp3 | m4b | opus, or a list of them: every format is built from one render; the first "
+                    "is the one the feed, playlist and page offer first")
+    split: Literal["none", "steps"] = Field(
+        "none", description="steps: also one file per chapter, in <slug>/, with a playlist (<slug>/<slug>.m3u8)")
+    stems: bool = Field(False, description="also the voice (with cues) and the bed alone, as 32-bit float WAV")
     base_url: str | None = Field(
         None, pattern=r"^https?://[^/\s]+(/\S*)?$",
         description="absolute URL the output folder is published at (podcast apps need absolute feed URLs)")
@@ -49,7 +56,12 @@ class OutputSettings(StrictModel):
 
     def audio_key(self) -> dict:
         """The settings a session's audio depends on (its fingerprint)."""
-        return self.model_dump(mode="json", exclude=set(self.PUBLISHING | self.TAGGING))
+        key = self.model_dump(mode="json", exclude=set(self.PUBLISHING | self.TAGGING))
+        # the output formats at their defaults leave the fingerprints of earlier builds as they were
+        for name, default in (("format", ["mp3"]), ("split", "none"), ("stems", False)):
+            if key.get(name) == default:
+                key.pop(name, None)
+        return key
 
     @field_validator("id3", mode="before")
     @classmethod
@@ -57,6 +69,21 @@ class OutputSettings(StrictModel):
         if isinstance(v, float | int) and not isinstance(v, bool):  # YAML reads `id3: 2.3` as a number
             return {2.3: "2.3", 2.4: "2.4", 3: "2.3", 4: "2.4"}.get(v, v)
         return v.strip().lower().removeprefix("v").removeprefix("id3v") if isinstance(v, str) else v
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format_list(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [v]
+        if isinstance(v, list):
+            v = [x.strip().lower() if isinstance(x, str) else x for x in v]
+            return list(dict.fromkeys(v))
+        return v
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _split_off(cls, v: Any) -> Any:
+        return "none" if v in (None, False) else v
 
     @field_validator("bitrate", mode="before")
     @classmethod
