@@ -9,7 +9,7 @@ from audiogen._version import __version__
 __all__ = [
     "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
     "available_voices", "check", "install_voice", "load_routine", "new_routine", "open_editor", "parse_routine",
-    "plan_file", "plan_routine", "remove_voice", "routine_schema", "say", "voices", "__version__",
+    "plan_file", "plan_routine", "prune_cache", "remove_voice", "routine_schema", "say", "voices", "__version__",
 ]
 
 

@@ -29,14 +29,13 @@ from audiogen.voice.catalogue import InstalledVoice
 
 if TYPE_CHECKING:
     from audiogen.build.say import Said
-
-if TYPE_CHECKING:
     from audiogen.edit.server import EditServer
+    from audiogen.voice.cache import PruneResult
 
 __all__ = [
     "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
     "available_voices", "check", "install_voice", "load_routine", "new_routine", "open_editor", "parse_routine",
-    "plan_file", "plan_routine", "remove_voice", "routine_schema", "say", "voices",
+    "plan_file", "plan_routine", "prune_cache", "remove_voice", "routine_schema", "say", "voices",
 ]
 
 PathLike = str | Path
@@ -132,7 +131,7 @@ def open_editor(path: PathLike, port: int = 0, *, offline: bool | None = None,
     return _open(path, port, offline=offline, log=log)
 
 
-def prune_cache(max_size: str | int, cache_dir: PathLike | None = None):
+def prune_cache(max_size: str | int, cache_dir: PathLike | None = None) -> PruneResult:
     """Remove the least recently used clips until the clip cache holds at most `max_size` (bytes, or a size
     like "500MB"); a clip a running build uses is kept. Returns a `voice.cache.PruneResult`."""
     from audiogen.voice.cache import ClipCache, parse_size
