@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -556,7 +557,28 @@ def edit(path: Path, port: int, no_browser: bool, offline: bool | None) -> None:
         server.server_close()
 
 
+def _on_ctrl_c(signum, frame) -> None:
+    """Ctrl-C as KeyboardInterrupt, except inside a finalizer (`__del__`, such as `wave.Wave_read`'s, run by
+    the garbage collector anywhere): raised there it is printed as "Exception ignored" and lost, and the
+    build would go on to the end. There the signal is delivered again a moment later, after the finalizer."""
+    f = frame
+    while f is not None:
+        if f.f_code.co_name == "__del__":
+            import threading
+
+            threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT)).start()
+            return
+        f = f.f_back
+    raise KeyboardInterrupt
+
+
+def install_ctrl_c() -> None:
+    """Install the Ctrl-C handler of the command line (main thread only)."""
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+
+
 def main() -> None:
+    install_ctrl_c()
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     import warnings
 

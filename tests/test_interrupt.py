@@ -6,11 +6,13 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 
 import pytest
-from buildkit import cache_is_whole, make_library, parts, start_build, visible_outputs_are_whole, wait_group_gone
+from buildkit import ROOT, cache_is_whole, make_library, parts, start_build, visible_outputs_are_whole, wait_group_gone
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,36 @@ def test_ctrl_c_exits_promptly_with_one_line_and_no_partial_file(slow_library, t
     visible_outputs_are_whole(out, lengths)
     cache_is_whole(cache)
     assert parts(out) == set()  # an interrupted build cleans up after itself
+
+
+def test_ctrl_c_that_lands_in_a_finalizer_is_not_lost():
+    """A KeyboardInterrupt raised inside `__del__` (the garbage collector runs `wave.Wave_read.__del__`
+    anywhere) is printed as "Exception ignored" and dropped: the build went on to the end with exit 0.
+    The command line's handler delivers such a Ctrl-C again once the finalizer is done."""
+    code = textwrap.dedent("""\
+        import os, signal, sys, time
+        from audiogen.cli import install_ctrl_c
+        if sys.argv[1] == "handler":
+            install_ctrl_c()
+
+        class Finalized:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):  # Python code runs here, so the signal's handler runs in __del__
+                    pass
+
+        try:
+            Finalized()
+            for _ in range(200):
+                time.sleep(0.01)
+            print("went on")
+        except KeyboardInterrupt:
+            print("interrupted")
+        """)
+
+    def run(mode: str) -> str:
+        return subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=60,
+                              cwd=ROOT).stdout.strip()
+
+    assert run("default") == "went on"  # the bug, with Python's own handler
+    assert run("handler") == "interrupted"
