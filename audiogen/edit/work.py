@@ -64,9 +64,11 @@ def check_text(text: str, file: Path, shown: str, cache=None, narrators=None) ->
         problem = problems_before_synthesis(routine, shown, narrators(routine))
         if problem is not None:
             errors = [problem_dict(p) for p in problem.problems()]
-    warnings = [{"chapter": w.chapter, "message": f"step {w.chapter!r}: {w.message}"
-                 + (" (estimated speech length)" if plan.estimated else ""), "planned_ms": w.planned_ms,
-                 "real_ms": w.real_ms} for w in plan.warnings]
+    from audiogen.audio.checks import overruns
+
+    est = " (estimated speech length)" if plan.estimated else ""
+    warnings = [{"chapter": w.chapter, "message": f.format() + est, "planned_ms": w.planned_ms,
+                 "real_ms": w.real_ms} for w, f in zip(plan.warnings, overruns(plan), strict=True)]
     return {"ok": not errors, "errors": errors, "plan": plan.to_dict(), "warnings": warnings,
             "bed": _bed(routine), "cue": routine.cue}
 
