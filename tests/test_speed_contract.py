@@ -107,3 +107,113 @@ def test_a_cold_build_starts_no_process_per_clip(tmp_path, monkeypatch, process_
     assert result.status == "built", result.error
     assert result.synthesized >= len(PHRASES)
     assert process_starts == [("subprocess.Popen", ffmpeg_exe())]
+
+
+# -- a no-op rebuild of a library does nothing ------------------------------------------------------
+def _library(folder, n: int):
+    folder.mkdir()
+    (folder / "audiogen.yaml").write_text("album: Many\ndefaults: {voice: {engine: espeak}}\noutput: {bitrate: 32k}\n")
+    for i in range(n):
+        (folder / f"r{i:03d}.yaml").write_text(f"title: Routine {i}\nsteps:\n  - title: Only\n"
+                                               f"    say: Routine {i}. Rest.\n    duration: 2s\n")
+    return folder
+
+
+def _snapshot(folder):
+    """Every file below `folder`: (inode, mtime, size). A rewrite (atomic: a new inode) or a touch shows."""
+    return {p.relative_to(folder): (p.stat().st_ino, p.stat().st_mtime_ns, p.stat().st_size)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built_library(tmp_path_factory):
+    from audiogen.build import BuildOptions, build
+
+    tmp = tmp_path_factory.mktemp("many")
+    lib = _library(tmp / "lib", 50)
+    opts = dict(out_dir=tmp / "out", cache=tmp / "cache", offline=True)
+    results = build([lib], BuildOptions(**opts))
+    assert [r.status for r in results] == ["built"] * 50
+    return lib, opts
+
+
+def _cli(args, cache):
+    """The `audiogen` command in a fresh process: what a user runs; reports which heavy modules it loaded."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys, atexit, json\n"
+             "atexit.register(lambda: print(json.dumps(sorted(m for m in ('numpy', 'pydantic', 'yaml', 'PIL') "
+             "if m in sys.modules)), file=sys.stderr))\n"
+             "from audiogen.cli import main\nsys.argv = ['audiogen'] + sys.argv[1:]\nmain()\n")
+    env = dict(os.environ, AUDIOGEN_CACHE_DIR=str(cache), AUDIOGEN_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", probe, *map(str, args)], capture_output=True, text=True, env=env)
+    return out.returncode, out.stdout, json.loads(out.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_no_op_rebuild_of_a_library_renders_narrates_and_rewrites_nothing(built_library, process_starts):
+    from audiogen.build import BuildOptions, build
+
+    lib, opts = built_library
+    before = _snapshot(opts["out_dir"])
+    events = []
+    results = build([lib], BuildOptions(**opts, progress=lambda kind, info: events.append(kind)))
+    assert [r.status for r in results] == ["skipped"] * 50
+    assert not {"batch", "narrate", "clip", "narrated", "session"} & set(events)
+    assert process_starts == []  # no encoder, no synthesis worker
+    assert _snapshot(opts["out_dir"]) == before
+
+
+@pytest.mark.slow
+def test_the_command_line_answers_a_no_op_without_loading_the_library(built_library):
+    lib, opts = built_library
+    before = _snapshot(opts["out_dir"])
+    code, out, loaded = _cli(["build", lib, "-o", opts["out_dir"]], opts["cache"])
+    assert code == 0, out
+    assert "50 unchanged (skipped)" in out and "Routine 49" in out.replace("routine-49", "Routine 49")
+    assert loaded == []  # no numpy, pydantic, YAML parser or Pillow: nothing was loaded or rendered
+    assert _snapshot(opts["out_dir"]) == before
+
+
+@pytest.mark.slow
+def test_after_one_routine_changes_only_it_is_rebuilt_and_then_nothing(built_library):
+    lib, opts = built_library
+    (lib / "r007.yaml").write_text("title: Routine 7\nsteps:\n  - title: Only\n    say: Routine 7. Rest now.\n"
+                                   "    duration: 2s\n")
+    before = _snapshot(opts["out_dir"])
+    code, out, loaded = _cli(["build", lib, "-o", opts["out_dir"]], opts["cache"])
+    assert code == 0, out
+    assert "1 built, 49 unchanged (skipped)" in out
+    after = _snapshot(opts["out_dir"])
+    changed = {str(p) for p in after if after[p] != before.get(p)}
+    assert "routine-7.mp3" in changed
+    assert not {p for p in changed if p.endswith(".mp3") and p != "routine-7.mp3"}  # the others untouched
+    code, out, loaded = _cli(["build", lib, "-o", opts["out_dir"]], opts["cache"])
+    assert "50 unchanged (skipped)" in out and loaded == []
+    assert _snapshot(opts["out_dir"]) == after
+
+
+@pytest.mark.slow
+def test_a_deleted_output_takes_the_full_build_which_makes_it_again(built_library):
+    lib, opts = built_library
+    (opts["out_dir"] / "routine-3.json").unlink()
+    code, out, loaded = _cli(["build", lib, "-o", opts["out_dir"]], opts["cache"])
+    assert code == 0, out
+    assert "1 built, 49 unchanged (skipped)" in out and "numpy" in loaded
+    assert (opts["out_dir"] / "routine-3.json").is_file()
+
+
+def test_the_fast_path_walks_a_library_as_the_loader_does(tmp_path):
+    from audiogen.build.noop import routine_files as quick
+    from audiogen.routine.library import routine_files
+
+    lib = _library(tmp_path / "lib", 3)
+    (lib / "sub").mkdir()
+    (lib / "sub" / "x.YML").write_text("title: X\n")
+    (lib / ".hidden").mkdir()
+    (lib / ".hidden" / "y.yaml").write_text("title: Y\n")
+    (lib / "notes.txt").write_text("-")
+    assert quick(lib) == routine_files(lib) and len(quick(lib)) == 4
