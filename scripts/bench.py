@@ -406,11 +406,33 @@ def child_cli(out_json: str, *argv: str) -> None:
     """The `audiogen` command in this process; at exit, its own peak memory (VmHWM) and its children's."""
     import atexit
 
+    def hwm(pid) -> int:
+        try:
+            return next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+                        if x.startswith("VmHWM"))
+        except (OSError, StopIteration):
+            return 0
+
+    # The encoder's own peak: VmHWM of each child once it runs ffmpeg (its own memory after exec; the
+    # kernel's RUSAGE_CHILDREN maximum also counts the moment before exec, a copy of this process).
+    encoder = [0]
+    me = os.readlink("/proc/self/exe")
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            for pid in RssSampler._children(None):
+                try:
+                    if os.readlink(f"/proc/{pid}/exe") != me:
+                        encoder[0] = max(encoder[0], hwm(pid))
+                except OSError:
+                    pass
+
+    threading.Thread(target=watch, daemon=True).start()
+
     def report() -> None:
-        hwm = next(int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines()
-                   if x.startswith("VmHWM"))
-        Path(out_json).write_text(json.dumps({"own_kb": hwm,
-                                              "children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+        done.set()
+        Path(out_json).write_text(json.dumps({"own_kb": hwm("self"), "children_kb": encoder[0]}))
 
     atexit.register(report)
     sys.argv = ["audiogen", *argv]
