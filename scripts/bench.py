@@ -6,6 +6,12 @@
     python scripts/bench.py --synth         # cold synthesis: seconds of speech per wall second, per engine
     python scripts/bench.py --library       # 50 routines: cold build, no-op rebuild, --jobs 1 vs 2
     python scripts/bench.py --cluster       # cold Piper library on Dask local:1 vs local:2
+    python scripts/bench.py --contract      # issue 16: 1 h and 2 h renders, cold synthesis, 500-routine no-op
+    python scripts/bench.py --render --long # ... the render rows with the 12-hour one (one pair: ~30 min)
+
+The contract modes time whole processes (`audiogen build` through its command line, in a fresh interpreter)
+against a floor in the same run, alternating A B A B after a warm-up pair, and print each figure's median
+with its min-max spread and the ratio pair by pair: quote the medians; a wide spread says the machine was busy.
 
 Each session is a routine of one-minute fixed steps (speech, counted repetitions, reminders, a cue)
 over a looping, ducked rain bed, built by `audiogen.build` in a fresh process with the clip cache
