@@ -217,3 +217,21 @@ def test_the_fast_path_walks_a_library_as_the_loader_does(tmp_path):
     (lib / ".hidden" / "y.yaml").write_text("title: Y\n")
     (lib / "notes.txt").write_text("-")
     assert quick(lib) == routine_files(lib) and len(quick(lib)) == 4
+
+
+def test_a_changed_library_file_takes_the_full_build_even_with_routines_in_subfolders(tmp_path, monkeypatch):
+    from audiogen import api
+    from audiogen.build import BuildOptions, build
+
+    monkeypatch.setenv("AUDIOGEN_OFFLINE", "1")
+    lib = tmp_path / "lib"
+    (lib / "a").mkdir(parents=True)
+    (lib / "audiogen.yaml").write_text("album: One\ndefaults: {voice: {engine: espeak}}\n")
+    (lib / "a" / "r.yaml").write_text("title: Sub\nsteps:\n  - title: Only\n    say: Rest.\n    duration: 2s\n")
+    opts = BuildOptions(out_dir=tmp_path / "out", cache=tmp_path / "cache")
+    assert [r.status for r in build([lib], opts)] == ["built"]
+    assert [r.status for r in api.unchanged([lib], opts)] == ["skipped"]
+    (lib / "audiogen.yaml").write_text("album: Two\ndefaults: {voice: {engine: espeak}}\n")
+    assert api.unchanged([lib], opts) is None
+    assert [r.status for r in build([lib], opts)] == ["built"]  # the album is in every session's tags
+    assert [r.status for r in api.unchanged([lib], opts)] == ["skipped"]

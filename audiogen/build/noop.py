@@ -111,16 +111,17 @@ def _options_key(options) -> list:
 
 
 def _key(files: list[Path], library: bool, options) -> str:
-    ident = json.dumps([STAMP_FORMAT, library, [str(f.resolve()) for f in files], _options_key(options)])
+    ident = json.dumps([STAMP_FORMAT, library, [os.path.abspath(f) for f in files], _options_key(options)])
     return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
 
 def _stamp(files: list[Path], library: bool, options, environment: list) -> str | None:
     h = hashlib.sha256(json.dumps([environment, _options_key(options), library]).encode())
-    folders = dict.fromkeys(f.parent for f in files) if not library else {files[0].parent: None} if files else {}
+    # every folder above a routine, so the library's own audiogen.yaml is among them (wherever its routines lie)
+    folders = dict.fromkeys(d for f in files for d in Path(os.path.abspath(f)).parents)
     try:
         for f in files:
-            h.update(str(f.resolve()).encode() + b"\0" + f.read_bytes() + b"\0")
+            h.update(os.path.abspath(f).encode() + b"\0" + f.read_bytes() + b"\0")
         for folder in folders:
             config = folder / _LIBRARY_FILE
             h.update(b"config\0" + (config.read_bytes() if config.is_file() else b"-") + b"\0")
