@@ -54,8 +54,11 @@ STEP = """\
 def routine_text(minutes: int) -> str:
     head = ("title: Bench {m} minutes\nvoice: {{engine: espeak}}\ncue: chime\n"
             "background: {{track: rain, volume: -18 dB}}\nintro: Welcome.\noutro: Goodbye.\nsteps:\n")
-    # ten distinct step texts, reused: the warm cache holds them all
-    return head.format(m=minutes) + "".join(STEP.format(i=i % 10) for i in range(minutes))
+    # ten distinct step texts, reused: the warm cache holds them all; a routine has at most 500 steps,
+    # so 12 hours are 2-minute steps (the same speech and cues, half as dense)
+    step = 1 if minutes <= 500 else 2
+    text = STEP.replace("duration: 1m", f"duration: {step}m")
+    return head.format(m=minutes) + "".join(text.format(i=i % 10) for i in range(minutes // step))
 
 
 def child_build(path: str, out: str) -> None:
@@ -509,6 +512,10 @@ def bench_render(lengths: list[int], runs: int, long_runs: int = 1) -> list[dict
             src.write_text(routine_text(minutes))
             if minutes == 60:
                 inputs = ["-i", str(wav)]
+            elif minutes > 120:  # its own audio (other steps): mixed to a WAV too (4 GB for 12 hours)
+                own = tmp / f"s{minutes}.wav"
+                write_session_wav(src, own)
+                inputs = ["-i", str(own)]
             else:
                 listing = tmp / f"list{minutes}.txt"
                 listing.write_text("".join(f"file '{wav}'\n" for _ in range(max(1, round(minutes / 60)))))
@@ -526,7 +533,8 @@ def bench_render(lengths: list[int], runs: int, long_runs: int = 1) -> list[dict
                 return w
 
             n = runs if minutes <= 120 else long_runs
-            builds, floors_ = _alternate(a, lambda f=floor_argv: _timed(f, env), n, warmup=minutes == lengths[0])
+            warm = minutes == lengths[0] and minutes <= 120
+            builds, floors_ = _alternate(a, lambda f=floor_argv: _timed(f, env), n, warmup=warm)
             floors = [f for f, _ in floors_]
             ratios = [x / y for x, y in zip(builds, floors, strict=True)]
             own = max(m["own_kb"] for m in mems) / 1024
@@ -695,7 +703,8 @@ def main() -> None:
         e, n, mode, cache = args.child_synth
         return child_synth(e, int(n), mode, cache)
     if args.render or args.contract:
-        bench_render([60, 120] + ([720] if args.long else []), args.repeat)
+        bench_render([int(x) for x in args.lengths.split(",")] if args.lengths != "10,30,60,120" else
+                     [60, 120] + ([720] if args.long else []), args.repeat)
     if args.synth_cold or args.contract:
         bench_synth_cold(args.repeat, args.phrases)
     if args.noop or args.contract:
