@@ -7,7 +7,7 @@
     python scripts/bench.py --library       # 50 routines: cold build, no-op rebuild, --jobs 1 vs 2
     python scripts/bench.py --cluster       # cold Piper library on Dask local:1 vs local:2
     python scripts/bench.py --contract      # issue 16: 1 h and 2 h renders, cold synthesis, 500-routine no-op
-    python scripts/bench.py --render --long # ... the render rows with the 12-hour one (one pair: ~30 min)
+    python scripts/bench.py --render --long # ... and a 718-minute row (sessions stop at 12 h): one pair, ~15 min
 
 The contract modes time whole processes (`audiogen build` through its command line, in a fresh interpreter)
 against a floor in the same run, alternating A B A B after a warm-up pair, and print each figure's median
@@ -704,7 +704,7 @@ def main() -> None:
         return child_synth(e, int(n), mode, cache)
     if args.render or args.contract:
         bench_render([int(x) for x in args.lengths.split(",")] if args.lengths != "10,30,60,120" else
-                     [60, 120] + ([720] if args.long else []), args.repeat)
+                     [60, 120] + ([718] if args.long else []), args.repeat)
     if args.synth_cold or args.contract:
         bench_synth_cold(args.repeat, args.phrases)
     if args.noop or args.contract:
