@@ -54,9 +54,10 @@ STEP = """\
 def routine_text(minutes: int) -> str:
     head = ("title: Bench {m} minutes\nvoice: {{engine: espeak}}\ncue: chime\n"
             "background: {{track: rain, volume: -18 dB}}\nintro: Welcome.\noutro: Goodbye.\nsteps:\n")
-    # ten distinct step texts, reused: the warm cache holds them all; a routine has at most 500 steps,
-    # so 12 hours are 2-minute steps (the same speech and cues, half as dense)
-    step = 1 if minutes <= 500 else 2
+    # ten distinct step texts, reused: the warm cache holds them all; a routine has at most 500 steps and
+    # an ID3 table of contents at most 255 chapters, so 12 hours are 3-minute steps (the same speech and
+    # cues, a third as dense)
+    step = 1 if minutes <= 250 else 3
     text = STEP.replace("duration: 1m", f"duration: {step}m")
     return head.format(m=minutes) + "".join(text.format(i=i % 10) for i in range(minutes // step))
 
