@@ -15,22 +15,38 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audiogen.build.check import CheckResult, check_paths
-from audiogen.build.check import plan_file as _plan_file
-from audiogen.build.jobs import BuildOptions, BuildResult
-from audiogen.build.pipeline import build as _build
-from audiogen.build.pipeline import build_routine as _build_routine
-from audiogen.plan.planner import Plan, plan_routine
 from audiogen.routine.errors import AudiogenError
-from audiogen.routine.loader import load_routine, parse_routine
-from audiogen.routine.model import Routine, routine_schema
-from audiogen.routine.scaffold import scaffold
-from audiogen.voice.catalogue import InstalledVoice
 
 if TYPE_CHECKING:
+    from audiogen.build.check import CheckResult
+    from audiogen.build.jobs import BuildOptions, BuildResult
+    from audiogen.build.noop import UnchangedResult
     from audiogen.build.say import Said
     from audiogen.edit.server import EditServer
+    from audiogen.plan.planner import Plan, plan_routine
+    from audiogen.routine.loader import load_routine, parse_routine
+    from audiogen.routine.model import Routine, routine_schema
     from audiogen.voice.cache import PruneResult
+    from audiogen.voice.catalogue import InstalledVoice
+
+#: Names imported on first use, so `audiogen build` of an unchanged library loads no numpy, pydantic or
+#: render stack (`unchanged` answers it from a stamp); the first use of any of them imports as before.
+_LAZY = {
+    "CheckResult": "audiogen.build.check", "BuildOptions": "audiogen.build.jobs", "BuildResult": "audiogen.build.jobs",
+    "Plan": "audiogen.plan.planner", "plan_routine": "audiogen.plan.planner", "load_routine": "audiogen.routine.loader",
+    "parse_routine": "audiogen.routine.loader", "Routine": "audiogen.routine.model",
+    "routine_schema": "audiogen.routine.model",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'audiogen.api' has no attribute {name!r}")
 
 __all__ = [
     "AudiogenError", "BuildOptions", "BuildResult", "CheckResult", "Plan", "Routine", "build", "build_routine",
@@ -48,23 +64,41 @@ def _paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
 def build(paths: PathLike | Iterable[PathLike], options: BuildOptions | None = None) -> list[BuildResult]:
     """Build routine files and library folders into sessions (MP3, cover, lyrics, timeline; for a library
     also playlist, feed and page). One result per session; a routine that fails does not stop the others."""
+    from audiogen.build.pipeline import build as _build
+
     return _build(_paths(paths), options)
+
+
+def unchanged(paths: PathLike | Iterable[PathLike], options=None) -> list[UnchangedResult] | None:
+    """The sessions of `paths` if nothing they depend on changed since their last clean build (each
+    "skipped", as `build` would report them), else None: checked from file bytes and stats alone, fast
+    enough for a 500-routine library, writing nothing. `options` is a `BuildOptions` or any object with its
+    fields (force, dry_run, prune and scheduler always take the full build)."""
+    from audiogen.build.noop import unchanged_results
+
+    return unchanged_results(_paths(paths), options)
 
 
 def build_routine(path: PathLike, out_dir: PathLike = "output", options: BuildOptions | None = None
                   ) -> BuildResult:
     """Build one routine file into `out_dir` (its folder's audiogen.yaml applies); the first session's result."""
+    from audiogen.build.pipeline import build_routine as _build_routine
+
     return _build_routine(Path(path), Path(out_dir), options)
 
 
 def check(paths: PathLike | Iterable[PathLike]) -> list[CheckResult]:
     """Validate routine files and library folders without synthesising: errors, warnings, planned lengths."""
+    from audiogen.build.check import check_paths
+
     return check_paths(_paths(paths))
 
 
 def plan_file(path: PathLike) -> Plan:
     """A routine file's timeline (events and chapters in ms) without synthesising: cached clips give exact
     speech lengths, the rest is estimated (`Plan.estimated`)."""
+    from audiogen.build.check import plan_file as _plan_file
+
     return _plan_file(Path(path))
 
 
@@ -118,6 +152,8 @@ def new_routine(name: str, folder: PathLike = ".", *, force: bool = False, templ
     """Write a commented routine `<slug>.yaml` titled `name` into `folder`; its path. An existing file is
     an error unless `force` replaces it. `template`: routine (general), breathing, stretch, massage, workout
     or meditation."""
+    from audiogen.routine.scaffold import scaffold
+
     return scaffold(name, Path(folder), force=force, template=template)
 
 

@@ -204,11 +204,16 @@ def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url,
     from audiogen import api
 
     rep = _Reporter(quiet, verbose)
-    options = api.BuildOptions(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict, force=force,
-                           dry_run=dry_run, prune=prune, jobs=jobs, base_url=base_url, scheduler=scheduler,
-                           notify=rep.note,
-                           progress=rep.progress)
-    results = api.build(paths, options)
+    import types
+
+    quick = types.SimpleNamespace(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict, force=force,
+                                  dry_run=dry_run, prune=prune, base_url=base_url, scheduler=scheduler, cache=None)
+    results = api.unchanged(paths, quick)  # an unchanged library, answered without loading it
+    if results is None:
+        options = api.BuildOptions(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict,
+                                   force=force, dry_run=dry_run, prune=prune, jobs=jobs, base_url=base_url,
+                                   scheduler=scheduler, notify=rep.note, progress=rep.progress)
+        results = api.build(paths, options)
     if as_json:  # errors on stderr as ever; stdout is the JSON alone
         rep.quiet = True
         failed = rep.summary(results)

@@ -6,6 +6,12 @@
     python scripts/bench.py --synth         # cold synthesis: seconds of speech per wall second, per engine
     python scripts/bench.py --library       # 50 routines: cold build, no-op rebuild, --jobs 1 vs 2
     python scripts/bench.py --cluster       # cold Piper library on Dask local:1 vs local:2
+    python scripts/bench.py --contract      # issue 16: 1 h and 2 h renders, cold synthesis, 500-routine no-op
+    python scripts/bench.py --render --long # ... and a 718-minute row (sessions stop at 12 h): one pair, ~15 min
+
+The contract modes time whole processes (`audiogen build` through its command line, in a fresh interpreter)
+against a floor in the same run, alternating A B A B after a warm-up pair, and print each figure's median
+with its min-max spread and the ratio pair by pair: quote the medians; a wide spread says the machine was busy.
 
 Each session is a routine of one-minute fixed steps (speech, counted repetitions, reminders, a cue)
 over a looping, ducked rain bed, built by `audiogen.build` in a fresh process with the clip cache
@@ -48,8 +54,12 @@ STEP = """\
 def routine_text(minutes: int) -> str:
     head = ("title: Bench {m} minutes\nvoice: {{engine: espeak}}\ncue: chime\n"
             "background: {{track: rain, volume: -18 dB}}\nintro: Welcome.\noutro: Goodbye.\nsteps:\n")
-    # ten distinct step texts, reused: the warm cache holds them all
-    return head.format(m=minutes) + "".join(STEP.format(i=i % 10) for i in range(minutes))
+    # ten distinct step texts, reused: the warm cache holds them all; a routine has at most 500 steps and
+    # an ID3 table of contents at most 255 chapters, so 12 hours are 3-minute steps (the same speech and
+    # cues, a third as dense)
+    step = 1 if minutes <= 250 else 3
+    text = STEP.replace("duration: 1m", f"duration: {step}m")
+    return head.format(m=minutes) + "".join(text.format(i=i % 10) for i in range(minutes // step))
 
 
 def child_build(path: str, out: str) -> None:
@@ -367,6 +377,305 @@ def bench_cluster(routines: int = 8) -> None:
         print("\n".join(notes))
 
 
+# -- the speed contract (issue 16): every figure against a floor measured in the same run, alternating ----
+def _stats(xs: list[float]) -> str:
+    import statistics
+
+    return f"{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
+
+
+def _timed(argv: list[str], env: dict | None = None) -> tuple[float, int]:
+    """(wall seconds, peak RSS in KB) of one process run to the end: the kernel's own accounting (wait4).
+
+    The peak is the largest of the process and the children it reaped (for a build, the MP3 encoder:
+    ~33 MB, far under the build's own)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env or os.environ)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.stderr.close()
+    if proc.returncode:
+        raise SystemExit(f"{argv[:3]} failed ({proc.returncode}): {err[-2000:]}")
+    return wall, usage.ru_maxrss
+
+
+def _alternate(a, b, runs: int, warmup: bool = True) -> tuple[list, list]:
+    """Run a() and b() in turn, A B A B ..., after one warm-up of each: a slow spell of the machine hits both."""
+    if warmup:
+        a(), b()
+    ra, rb = [], []
+    for _ in range(runs):
+        ra.append(a())
+        rb.append(b())
+    return ra, rb
+
+
+def child_cli(out_json: str, *argv: str) -> None:
+    """The `audiogen` command in this process; at exit, its own peak memory (VmHWM) and its children's."""
+    import atexit
+
+    def hwm(pid) -> int:
+        try:
+            return next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+                        if x.startswith("VmHWM"))
+        except (OSError, StopIteration):
+            return 0
+
+    # The encoder's own peak: VmHWM of each child once it runs ffmpeg (its own memory after exec; the
+    # kernel's RUSAGE_CHILDREN maximum also counts the moment before exec, a copy of this process).
+    encoder = [0]
+    me = os.readlink("/proc/self/exe")
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            for pid in RssSampler._children(None):
+                try:
+                    if os.readlink(f"/proc/{pid}/exe") != me:
+                        encoder[0] = max(encoder[0], hwm(pid))
+                except OSError:
+                    pass
+
+    threading.Thread(target=watch, daemon=True).start()
+
+    def report() -> None:
+        done.set()
+        Path(out_json).write_text(json.dumps({"own_kb": hwm("self"), "children_kb": encoder[0]}))
+
+    atexit.register(report)
+    sys.argv = ["audiogen", *argv]
+    from audiogen.cli import main as cli_main
+
+    cli_main()
+
+
+def write_session_wav(src: Path, wav: Path) -> None:
+    """The session's own audio, mixed to a WAV once (untimed): what the floor encodes."""
+    run_child("--child-wav", str(src), str(wav))
+
+
+def child_wav(path: str, wav: str) -> None:
+    from audiogen.audio.encode import to_int16
+    from audiogen.audio.mix import mix_blocks
+    from audiogen.audio.session import cue_samples, load_bed
+    from audiogen.build.jobs import plan_session
+    from audiogen.dsp.ffmpeg import INTERNAL_RATE
+    from audiogen.plan.planner import spoken_texts
+    from audiogen.routine.loader import load_routine
+    from audiogen.voice.cache import ClipCache
+    from audiogen.voice.narrate import Narrator
+
+    routine = load_routine(path)
+    cache = ClipCache()
+    narration = Narrator(cache).narrate(routine, spoken_texts(routine))
+    cues = cue_samples(routine)
+    _, plan = plan_session(routine, narration, cues)
+
+    def load(e):
+        return cache.load(narration.keys[e.text]) / 32768.0 if e.kind == "speech" else cues[e.sound]
+
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(INTERNAL_RATE)
+        for block in mix_blocks(plan, load, load_bed(routine)):
+            w.writeframes(to_int16(block))
+    print(json.dumps({"length_ms": plan.length_ms}))
+
+
+def bench_render(lengths: list[int], runs: int, long_runs: int = 1) -> list[dict]:
+    """`audiogen build --force` of an L-minute session (warm clip cache) against the bundled ffmpeg encoding
+    that session's decoded audio (WAV) with the same settings, alternating; ratio pair by pair.
+
+    Sessions longer than an hour are floored by the hour's WAV concatenated (ffmpeg's concat demuxer): the
+    same content, so LAME's speed (which depends on it) is the same, without a 4 GB file for 12 hours.
+    """
+    from audiogen.dsp.ffmpeg import ffmpeg_exe
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, AUDIOGEN_CACHE_DIR=str(tmp / "cache"), AUDIOGEN_OFFLINE="1")
+        os.environ.update(env)
+        hour = tmp / "h60.yaml"
+        hour.write_text(routine_text(60))
+        run_child("--child-build", str(hour), str(tmp / "warm"))  # warms the clip cache (and the beds)
+        wav = tmp / "h60.wav"
+        write_session_wav(hour, wav)
+        print(f"\nrender: `audiogen build --force` vs the bundled ffmpeg encoding the same audio at 96k "
+              f"({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}); median (min-max) of {runs} pairs")
+        print(f"{'session':>8} {'build_s':>20} {'floor_s':>20} {'ratio':>20} {'own MB':>7} {'encoder MB':>10} "
+              f"{'floor MB':>8} {'s/audio-h':>9}")
+        for minutes in lengths:
+            src = tmp / f"s{minutes}.yaml"
+            src.write_text(routine_text(minutes))
+            if minutes == 60:
+                inputs = ["-i", str(wav)]
+            elif minutes > 120:  # its own audio (other steps): mixed to a WAV too (4 GB for 12 hours)
+                own = tmp / f"s{minutes}.wav"
+                write_session_wav(src, own)
+                inputs = ["-i", str(own)]
+            else:
+                listing = tmp / f"list{minutes}.txt"
+                listing.write_text("".join(f"file '{wav}'\n" for _ in range(max(1, round(minutes / 60)))))
+                inputs = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+            floor_argv = [ffmpeg_exe(), "-v", "error", "-y", *inputs, "-ac", "1", "-c:a", "libmp3lame",
+                          "-b:a", "96k", "-ar", "44100", "-f", "mp3", str(tmp / "floor.mp3")]
+            mem = tmp / "mem.json"
+            build_argv = [sys.executable, __file__, "--child-cli", str(mem), "build", str(src),
+                          "-o", str(tmp / "out"), "--force", "-q"]
+            mems = []
+
+            def a(build_argv=build_argv, mem=mem, mems=mems):
+                w, _ = _timed(build_argv, env)
+                mems.append(json.loads(mem.read_text()))
+                return w
+
+            n = runs if minutes <= 120 else long_runs
+            warm = minutes == lengths[0] and minutes <= 120
+            builds, floors_ = _alternate(a, lambda f=floor_argv: _timed(f, env), n, warmup=warm)
+            floors = [f for f, _ in floors_]
+            ratios = [x / y for x, y in zip(builds, floors, strict=True)]
+            own = max(m["own_kb"] for m in mems) / 1024
+            enc = max(m["children_kb"] for m in mems) / 1024
+            row = {"minutes": minutes, "build_s": builds, "floor_s": floors, "ratios": ratios, "own_mb": own,
+                   "encoder_mb": enc, "floor_mb": max(r for _, r in floors_) / 1024}
+            rows.append(row)
+            import statistics
+
+            print(f"{minutes:>6}m {_stats(builds):>20} {_stats(floors):>20} {_stats(ratios):>20} {own:>7.0f} "
+                  f"{enc:>10.0f} {row['floor_mb']:>8.0f} {statistics.median(builds) * 60 / minutes:>9.1f}",
+                  flush=True)
+        if len(rows) > 1:
+            import statistics
+
+            base = rows[0]
+            for r in rows[1:]:
+                slope = (statistics.median(r["ratios"]) / statistics.median(base["ratios"]))
+                print(f"time per audio hour, {r['minutes']}m against {base['minutes']}m (as ratios to their floors): "
+                      f"{slope:.3f} (linear within 5% means 0.95-1.05); own memory {r['own_mb']:.0f} MB against "
+                      f"{base['own_mb']:.0f} MB")
+    return rows
+
+
+def child_synth(engine: str, phrases: int, mode: str, cache_dir: str) -> None:
+    """Cold synthesis in this process (one worker): wall, and the engine's own synthesis time (the floor)."""
+    from audiogen.plan.planner import spoken_texts
+    from audiogen.routine.library import load_library_config, routine_files
+    from audiogen.routine.loader import load_routine
+    from audiogen.voice import clips
+    from audiogen.voice.cache import ClipCache
+    from audiogen.voice.engines import get_engine
+    from audiogen.voice.narrate import Narrator
+
+    if mode == "ffmpeg":  # as before issue 16: one ffmpeg process per clip to resample it
+        from audiogen.dsp.ffmpeg import resample_pcm
+
+        clips.resample = lambda x, rate: resample_pcm(x, rate).astype(np.float32) / 32768.0
+    import numpy as np
+
+    lib = ROOT / "examples" / "facial-massage"
+    config = load_library_config(lib)
+    routines = [load_routine(f, defaults=config.defaults or None) for f in routine_files(lib)]
+    routines = [r.model_copy(update={"voice": r.voice.model_copy(update={"name": None})}) for r in routines]
+    seen: list[str] = []
+    batch = []
+    for r in routines:
+        texts = [t for t in spoken_texts(r) if t not in seen][: max(0, phrases - len(seen))]
+        seen += texts
+        if texts:
+            batch.append((r, texts))
+    eng = get_engine(engine)
+    spent = [0.0]
+    real = type(eng).synthesize
+
+    def timed(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return real(self, *a, **k)
+        finally:
+            spent[0] += time.perf_counter() - t
+
+    type(eng).synthesize = timed
+    t = time.perf_counter()
+    with Narrator(ClipCache(cache_dir), engine=engine, offline=True, workers=1) as narrator:
+        narrator.prefetch(batch)
+    wall = time.perf_counter() - t
+    print(json.dumps({"wall": wall, "engine_s": spent[0], "clips": len(seen)}))
+
+
+def bench_synth_cold(runs: int, phrases: int, engines=("espeak", "piper")) -> None:
+    """Cold synthesis per engine, one worker: in-process resampling (now) vs an ffmpeg per clip (before),
+    alternating; each against its floor, the engine's own synthesis time in the same run."""
+    from audiogen.voice.engines import get_engine
+
+    print(f"\ncold synthesis of {phrases} phrases of the example library, one worker; ratio = wall / the "
+          f"engine's own synthesis time in that run; median (min-max) of {runs} pairs (load "
+          f"{os.getloadavg()[0]:.1f})")
+    print(f"{'engine':<7} {'resampling':<18} {'wall_s':>20} {'engine_s':>20} {'ratio':>20}")
+    for engine in engines:
+        reason = get_engine(engine).unavailable_reason()
+        if reason:
+            print(f"{engine:<7} skipped: {reason}")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            k = [0]
+
+            def one(mode, k=k, engine=engine, tmp=tmp):
+                k[0] += 1
+                return run_child("--child-synth", engine, str(phrases), mode, str(Path(tmp) / f"c{k[0]}"))
+
+            now, before = _alternate(lambda: one("soxr"), lambda: one("ffmpeg"), runs)
+        for label, res in (("in process (soxr)", now), ("ffmpeg per clip", before)):
+            print(f"{engine:<7} {label:<18} {_stats([r['wall'] for r in res]):>20} "
+                  f"{_stats([r['engine_s'] for r in res]):>20} {_stats([r['wall'] / r['engine_s'] for r in res]):>20}",
+                  flush=True)
+        print(f"{engine:<7} speed-up of in process over ffmpeg per clip: "
+              f"{_stats([b['wall'] / a['wall'] for a, b in zip(now, before, strict=True)])}")
+
+
+def bench_noop(n: int, runs: int) -> None:
+    """An n-routine library: cold build, then its no-op rebuild through the CLI against the interpreter's own
+    start (`python -c pass`), and a one-routine change against building that routine alone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, AUDIOGEN_CACHE_DIR=str(tmp / "cache"), AUDIOGEN_OFFLINE="1")
+        lib = tmp / "lib"
+        lib.mkdir()
+        (lib / "audiogen.yaml").write_text("album: Bench\ndefaults: {voice: {engine: espeak}}\n"
+                                           "output: {bitrate: 32k}\n")
+        for i in range(n):
+            (lib / f"r{i:03d}.yaml").write_text(f"title: Routine {i}\nsteps:\n  - title: Only\n"
+                                                f"    say: Routine {i}. Rest.\n    duration: 3s\n")
+        cli = [sys.executable, "-m", "audiogen.cli"]
+        t = time.perf_counter()
+        _timed([*cli, "build", str(lib), "-o", str(tmp / "out"), "-q"], env)
+        cold = time.perf_counter() - t
+        print(f"\n{n}-routine library: cold build {cold:.1f}s; no-op rebuild through the CLI against "
+              f"`python -c pass`; median (min-max) of {runs} pairs (load {os.getloadavg()[0]:.1f})")
+        noop, floor = _alternate(lambda: _timed([*cli, "build", str(lib), "-o", str(tmp / "out"), "-q"], env)[0],
+                                 lambda: _timed([sys.executable, "-c", "pass"], env)[0], runs)
+        print(f"no-op rebuild {_stats(noop)} s; interpreter start {_stats(floor)} s; "
+              f"ratio {_stats([a / b for a, b in zip(noop, floor, strict=True)])}")
+        k = [0]
+        target = lib / "r007.yaml"
+
+        def change():
+            k[0] += 1
+            target.write_text(f"title: Routine 7\nsteps:\n  - title: Only\n    say: Routine 7. Rest.\n"
+                              f"    duration: {3 + k[0] % 2}s\n")
+            return _timed([*cli, "build", str(lib), "-o", str(tmp / "out"), "-q"], env)[0]
+
+        def alone():
+            return _timed([*cli, "build", str(target), "-o", str(tmp / "alone"), "--force", "-q"], env)[0]
+
+        changed, single = _alternate(change, alone, runs)
+        print(f"one routine changed {_stats(changed)} s; that routine built alone {_stats(single)} s; "
+              f"ratio {_stats([a / b for a, b in zip(changed, single, strict=True)])}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lengths", default="10,30,60,120", help="session lengths in minutes")
@@ -374,9 +683,35 @@ def main() -> None:
     ap.add_argument("--synth", action="store_true", help="cold-cache synthesis speed, 1 worker vs the pool")
     ap.add_argument("--library", action="store_true", help="50-routine library: no-op and warm rebuilds")
     ap.add_argument("--cluster", action="store_true", help="cold Piper library on Dask local:1 vs local:2")
+    ap.add_argument("--render", action="store_true", help="the contract: 1 h and 2 h sessions against the "
+                    "encode floor, alternating (median and spread), own and encoder memory apart")
+    ap.add_argument("--long", action="store_true", help="with --render: also the 12-hour row (one pair)")
+    ap.add_argument("--synth-cold", action="store_true", help="cold synthesis per engine: in process vs ffmpeg")
+    ap.add_argument("--phrases", type=int, default=30, help="phrases for --synth-cold (default 30)")
+    ap.add_argument("--noop", type=int, nargs="?", const=500, help="N-routine library no-op rebuild (default 500)")
+    ap.add_argument("--contract", action="store_true", help="--render --synth-cold --noop 500 together")
+    ap.add_argument("--child-cli", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    ap.add_argument("--child-wav", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--child-synth", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--child-build", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--child-ffmpeg", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_cli:
+        return child_cli(*args.child_cli)
+    if args.child_wav:
+        return child_wav(*args.child_wav)
+    if args.child_synth:
+        e, n, mode, cache = args.child_synth
+        return child_synth(e, int(n), mode, cache)
+    if args.render or args.contract:
+        bench_render([int(x) for x in args.lengths.split(",")] if args.lengths != "10,30,60,120" else
+                     [60, 120] + ([718] if args.long else []), args.repeat)
+    if args.synth_cold or args.contract:
+        bench_synth_cold(args.repeat, args.phrases)
+    if args.noop or args.contract:
+        bench_noop(args.noop or 500, args.repeat)
+    if args.render or args.contract or args.synth_cold or args.noop:
+        return
     if args.child_build:
         return child_build(*args.child_build)
     if args.child_ffmpeg:

@@ -244,6 +244,9 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
 
     if not options.dry_run:
         failed += _wrap_up(out_dir, manifest, jobs, config, options, library, bool(todo or retagged))
+    from audiogen.build.noop import record
+
+    record(files, out_dir, options, jobs, failed, library)  # what the next no-op rebuild is answered from
     return _name_routines(failed + [j.result for j in jobs])
 
 
