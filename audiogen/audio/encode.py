@@ -74,16 +74,7 @@ def encode_mp3(
     err = proc.stderr.read().decode("utf-8", "replace").strip()
     rc = proc.wait()
     if rc != 0:
-        if err:
-            last = err.splitlines()[-1]
-        elif rc == -signal.SIGXFSZ:
-            last = "File too large (the file-size limit was reached)"
-        else:
-            last = f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exit {rc}"
-        if rc == -signal.SIGXFSZ or any(s in err for s in ("No space left", "Permission denied", "Not a directory",
-                                                            "File too large", "quota")):
-            raise OutputError(f"cannot write {out_path}: {last}", path=str(out_path))
-        raise RenderError(f"the MP3 encoder failed writing {out_path}: {last}", path=str(out_path))
+        raise _encoder_failure(rc, err, out_path, "MP3")
 
 
 # -- several formats from one mix -----------------------------------------------------------------

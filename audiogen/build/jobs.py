@@ -74,12 +74,9 @@ class BuildResult:
 
     def to_dict(self) -> dict:
         """The result as JSON-ready data (`audiogen build --json`)."""
-        return {"source": self.source, "status": self.status, "title": self.title, "slug": self.slug,
-                "variant": self.variant, "mp3": str(self.mp3) if self.mp3 else None, "length_ms": self.length_ms,
-                "engine": self.engine, "voice": self.voice, "loudness": self.loudness,
-                "programme_loudness": self.programme_loudness, "limiter_db": self.limiter_db,
-                "warnings": list(self.warnings), "checks": list(self.checks), "notes": list(self.notes),
-                "error": self.error.format() if self.error is not None else None}
+        from audiogen.build.noop import result_dict
+
+        return result_dict(self)
 
 
 @dataclass

@@ -56,12 +56,17 @@ class UnchangedResult:
 
     def to_dict(self) -> dict:
         """As `BuildResult.to_dict` (`audiogen build --json`)."""
-        return {"source": self.source, "status": self.status, "title": self.title, "slug": self.slug,
-                "variant": self.variant, "mp3": str(self.mp3) if self.mp3 else None, "length_ms": self.length_ms,
-                "engine": self.engine, "voice": self.voice, "loudness": self.loudness,
-                "programme_loudness": self.programme_loudness, "limiter_db": self.limiter_db,
-                "warnings": list(self.warnings), "checks": list(self.checks), "notes": list(self.notes),
-                "error": None}
+        return result_dict(self)
+
+
+def result_dict(r) -> dict:
+    """A build result (`BuildResult` or `UnchangedResult`) as JSON-ready data (`audiogen build --json`)."""
+    return {"source": r.source, "status": r.status, "title": r.title, "slug": r.slug,
+            "variant": r.variant, "mp3": str(r.mp3) if r.mp3 else None, "length_ms": r.length_ms,
+            "engine": r.engine, "voice": r.voice, "loudness": r.loudness,
+            "programme_loudness": r.programme_loudness, "limiter_db": r.limiter_db,
+            "warnings": list(r.warnings), "checks": list(r.checks), "notes": list(r.notes),
+            "error": r.error.format() if r.error is not None else None}
 
 
 _FIELDS = ("source", "title", "slug", "variant", "length_ms", "engine", "voice", "loudness", "programme_loudness",
