@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audiogen.audio.mix import Bed, BedTrack, Mixer, mixdown
+from audiogen.audio.mix import Bed, Mixer, mixdown
 from audiogen.dsp.limiter import MIX_WINDOW_MS, gain_curve, window_samples
-from audiogen.dsp.loudness import LoudnessMeter, gated_loudness
+from audiogen.dsp.loudness import LoudnessMeter, gated_loudness_of
 from audiogen.plan.planner import Event, Plan
 from audiogen.voice.clips import SPEECH_LUFS
 
@@ -66,14 +66,14 @@ def session_energies(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed |
 
 def _energies(mixer: Mixer) -> tuple[tuple[np.ndarray, np.ndarray], LoudnessMeter, np.ndarray]:
     meter = LoudnessMeter()
+    # the bed first: its loop's transforms (~10 MB, whatever the length) come and go before any array as long
+    # as the session exists; sub-block peaks reduced as they are made (no array of 10 ms slots)
+    bed = mixer.bed.slot_energies(meter.sub, per_sub=True) if mixer.bed is not None else None
     for voice, _ in mixer.blocks(with_bed=False):
         meter.add(voice)
     ev = meter.subblock_energies()
-    eb, pb = np.zeros_like(ev), np.zeros_like(ev)
-    if mixer.bed is not None:
-        eb, slot_peaks = mixer.bed.slot_energies(meter.sub)
-        per = meter.sub // BedTrack.SLOT
-        pb = slot_peaks[: len(eb) * per].reshape(len(eb), per).max(axis=1)
+    meter.energies.replace(ev)  # the pieces are not kept besides their concatenation
+    eb, pb = bed if bed is not None else (np.zeros_like(ev), np.zeros_like(ev))
     return (ev, eb), meter, pb
 
 
@@ -89,7 +89,9 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
     """
     mixer = Mixer(plan, load, bed)
     energies, meter, pb = _energies(mixer)
-    (ev, eb), pv = energies, meter.subblock_peaks().astype(np.float64)
+    # float32 peaks: the sums they enter are float64 (pb is), exactly as if converted first
+    (ev, eb), pv = energies, meter.subblock_peaks()
+    meter.peaks.replace(pv)
 
     speech = _speech_subblocks(plan, len(ev), meter.sub) if mode == "speech" else None
     if speech is not None and len(speech) < 4:  # (almost) no speech to measure: level the whole mix
@@ -101,17 +103,34 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
     def bed_for(g: float, b: float) -> float:
         return bed_at - g if speech is not None else b
 
-    def programme(g: float, b: float, scale: np.ndarray | None = None) -> float:
-        """Gated loudness at voice gain g and bed boost b (each sub-block scaled by what the limiter leaves)."""
-        energy = 10 ** (g / 10) * ev + 10 ** ((g + b) / 10) * eb
-        return gated_loudness(energy if scale is None else energy * scale)
+    def mixed(v: np.ndarray, e: np.ndarray, g: float, b: float, scale: Scale | None):
+        """10^(g/10) v + 10^((g+b)/10) e, times the limiter's `scale` where it works, a stretch at a time: the
+        same arithmetic as on whole arrays, without a session-long array per step of the solve."""
+        cv, ce = 10 ** (g / 10), 10 ** ((g + b) / 10)
 
-    def loudness(g: float, b: float, scale: np.ndarray | None = None) -> float:
+        def at(lo: int, hi: int) -> np.ndarray:
+            energy = cv * v[lo:hi]
+            energy += ce * e[lo:hi]
+            if scale is not None:
+                a, z = np.searchsorted(scale[0], [lo, hi])
+                if z > a:
+                    energy[scale[0][a:z] - lo] *= scale[1][a:z]
+            return energy
+
+        return at
+
+    def programme(g: float, b: float, scale: Scale | None = None) -> float:
+        """Gated loudness at voice gain g and bed boost b (each sub-block scaled by what the limiter leaves)."""
+        return gated_loudness_of(len(ev), mixed(ev, eb, g, b, scale))
+
+    # speech mode measures the speech's sub-blocks alone: picked out once, not at every step of the solve
+    ev_s, eb_s = (ev[speech], eb[speech]) if speech is not None else (ev, eb)
+
+    def loudness(g: float, b: float, scale: Scale | None = None) -> float:
         """What the target is measured on: the whole mix, or (speech mode) the speech stretches joined."""
         if speech is None:
             return programme(g, b, scale)
-        energy = 10 ** (g / 10) * ev[speech] + 10 ** ((g + b) / 10) * eb[speech]
-        return gated_loudness(energy if scale is None else energy * scale[speech])
+        return gated_loudness_of(len(ev_s), mixed(ev_s, eb_s, g, b, None if scale is None else scale[2]))
 
     def solve(f, lo: float, hi: float) -> float:
         """The x in [lo, hi] where f(x) is nearest `target` (f rises with x, gating aside)."""
@@ -146,8 +165,7 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
         if worked is None:
             level.energies = energies
             return level
-        ratio = np.ones_like(ev)
-        ratio[worked[0]] = worked[1]
+        ratio = _scale(worked, speech)  # sparse: 1 elsewhere (12 hours of ones are 3.5 MB)
         after = loudness(g, b, ratio)
         level = LevelPlan(g, b, after, programme(g, b, ratio), limited=True, limiter_db=loudness(g, b) - after)
         if abs(after - target) < MAKE_UP_TOLERANCE:
@@ -172,6 +190,21 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
     return level
 
 
+#: What the limiter leaves of each sub-block it works on: (indices, fractions), and the same in the
+#: coordinates of the speech sub-blocks (speech mode), or None there.
+Scale = tuple
+
+
+def _scale(worked: tuple[np.ndarray, np.ndarray], speech: np.ndarray | None) -> Scale:
+    idx, r = worked
+    if speech is None:
+        return idx, r, None
+    pos = np.searchsorted(speech, idx)
+    ok = pos < len(speech)
+    ok[ok] = speech[pos[ok]] == idx[ok]
+    return idx, r, (pos[ok], r[ok])
+
+
 def _speech_subblocks(plan: Plan, n: int, sub: int) -> np.ndarray:
     """Indices of the 100 ms sub-blocks that lie wholly inside speech (what speech-gated loudness measures)."""
     from audiogen.dsp.ffmpeg import INTERNAL_RATE
@@ -193,7 +226,11 @@ def _limiter_ratios(mixer: Mixer, g: float, b: float, pv: np.ndarray, pb: np.nda
     context on each side for the limiter's look-ahead and release. The limiter's gain moves over
     milliseconds, so it takes the same fraction of K-weighted energy as of plain energy: no filter.
     """
-    hot = np.flatnonzero(10 ** (g / 20) * (pv + 10 ** (b / 20) * pb) > ceiling)
+    bound = 10 ** (b / 20) * pb  # 10^(g/20) (pv + 10^(b/20) pb), in place: one session-long array
+    np.add(pv, bound, out=bound)
+    np.multiply(10 ** (g / 20), bound, out=bound)
+    hot = np.flatnonzero(bound > ceiling)
+    del bound
     if not len(hot):
         return None
     ctx = 4 * window_samples(MIX_WINDOW_MS)

@@ -26,6 +26,8 @@ TAIL_MS = 3000
 DEFAULT_REMAINING = Phrases.model_fields["remaining"].default
 #: Longest session planned (a routine over this is almost certainly a mistake, or an attack).
 MAX_SESSION_MS = 12 * 3_600_000
+#: An ID3 table of contents (CTOC) counts its entries in one byte: a session has at most 255 chapters.
+MAX_CHAPTERS = 255
 #: Shortest gap kept between a reminder and other speech.
 REMINDER_GAP_MS = 250
 #: Fastest a `fit: true` step's speech is played to fit its duration (pitch preserved).
@@ -198,6 +200,16 @@ def plan_routine(
     fits: list[PlanFit] = []
     phrases = phrases_for(routine)  # the routine's own phrases over its language's built-in ones
     t = 0
+    count = bool(routine.intro) + sum(len(s.sides or [None]) for s in routine.steps) + bool(routine.outro)
+    if count > MAX_CHAPTERS:
+        from audiogen.routine.errors import RoutineError
+
+        raise RoutineError(
+            f"the session would have {count} chapters (intro, each step and side, outro); a session is limited "
+            f"to {MAX_CHAPTERS} chapters (an MP3's table of contents counts them in one byte)",
+            path=str(routine.source) if routine.source else None, field="steps",
+            hint="split the routine into two, or use fewer steps or sides (a side is a chapter of its own)",
+        )
 
     if routine.intro:
         b.chapter = len(chapters)
