@@ -111,9 +111,20 @@ class _Column:
             return np.zeros(0, dtype=self.empty_dtype)
         return np.concatenate([*self.chunks[:-1], self.chunks[-1][: self.fill]])
 
-    def replace(self, x: np.ndarray) -> None:
-        """Keep `x` (these values, joined) in place of the chunks."""
-        self.chunks, self.fill, self.room = [x], len(x), 0
+    def joined(self) -> np.ndarray:
+        """`values()`, kept from now on in place of the chunks, each chunk let go once copied (so joining
+        never holds the numbers twice)."""
+        if len(self.chunks) > 1 or (self.chunks and self.room):
+            sizes = [len(c) for c in self.chunks[:-1]] + [self.fill]
+            n = sum(sizes)
+            out = np.empty(n, dtype=self.chunks[0].dtype)
+            at = 0
+            for i, size in enumerate(sizes):
+                out[at : at + size] = self.chunks[i][:size]
+                self.chunks[i] = None
+                at += size
+            self.chunks, self.fill, self.room = [out], n, 0
+        return self.chunks[0] if self.chunks else self.values()
 
 
 class LoudnessMeter:
