@@ -106,3 +106,21 @@ def test_a_long_bed_is_analysed_without_an_array_of_its_slots():
     loop = bed.loop.nbytes
     assert peak < results + 2 * loop, (peak, results, loop)
     assert peak < slots * 8 / 2  # not even half an array of slots
+
+
+def test_joining_a_meters_numbers_lets_each_chunk_go():
+    meter = LoudnessMeter()
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        meter.add((rng.standard_normal(INTERNAL_RATE * 5) * 0.1).astype(np.float32))
+    meter.energies.CHUNK = meter.peaks.CHUNK = 64  # (set after the first chunk: joining handles any size)
+    for _ in range(5):
+        meter.add((rng.standard_normal(INTERNAL_RATE * 5) * 0.1).astype(np.float32))
+    want_e, want_p = meter.subblock_energies(), meter.subblock_peaks()
+    e, p = meter.energies.joined(), meter.peaks.joined()
+    np.testing.assert_array_equal(e, want_e)
+    np.testing.assert_array_equal(p, want_p)
+    assert meter.energies.chunks == [e] and meter.energies.joined() is e  # kept, not copied again
+    assert meter.integrated() == gated_loudness(want_e)
+    meter.add(np.full(SUB, 0.5, dtype=np.float32))  # appending again after a join
+    assert len(meter.subblock_energies()) == len(want_e) + 1

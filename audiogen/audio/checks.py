@@ -220,10 +220,11 @@ def cues_on_speech(plan: Plan) -> list[Finding]:
 
 def session_checks(plan: Plan, *, has_bed: bool, energies: tuple[np.ndarray, np.ndarray] | None = None,
                    bed_gain_db: float = 0.0, loudness_mode: str = "speech",
-                   limiter_stats: LimiterStats | None = None) -> list[Finding]:
+                   limiter_stats: LimiterStats | None = None, earlier: Iterable[Finding] = ()) -> list[Finding]:
     """Every check on a rendered session but the overrun (the planner's, reported before rendering),
-    in the order of the time they point at."""
-    found: list[Finding] = []
+    in the order of the time they point at. `earlier`: the bed check's findings, if taken before the render
+    (render_audio does, so the per-100-ms energies are not held while the session is encoded)."""
+    found: list[Finding] = list(earlier)
     if has_bed and energies is not None:
         found += bed_under_speech(plan, energies[0], energies[1], bed_gain_db, loudness_mode)
     if limiter_stats is not None:

@@ -71,8 +71,7 @@ def _energies(mixer: Mixer) -> tuple[tuple[np.ndarray, np.ndarray], LoudnessMete
     bed = mixer.bed.slot_energies(meter.sub, per_sub=True) if mixer.bed is not None else None
     for voice, _ in mixer.blocks(with_bed=False):
         meter.add(voice)
-    ev = meter.subblock_energies()
-    meter.energies.replace(ev)  # the pieces are not kept besides their concatenation
+    ev = meter.energies.joined()  # the chunks are not kept besides their concatenation
     eb, pb = bed if bed is not None else (np.zeros_like(ev), np.zeros_like(ev))
     return (ev, eb), meter, pb
 
@@ -90,8 +89,7 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
     mixer = Mixer(plan, load, bed)
     energies, meter, pb = _energies(mixer)
     # float32 peaks: the sums they enter are float64 (pb is), exactly as if converted first
-    (ev, eb), pv = energies, meter.subblock_peaks()
-    meter.peaks.replace(pv)
+    (ev, eb), pv = energies, meter.peaks.joined()
 
     speech = _speech_subblocks(plan, len(ev), meter.sub) if mode == "speech" else None
     if speech is not None and len(speech) < 4:  # (almost) no speech to measure: level the whole mix
@@ -103,14 +101,16 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
     def bed_for(g: float, b: float) -> float:
         return bed_at - g if speech is not None else b
 
-    def mixed(v: np.ndarray, e: np.ndarray, g: float, b: float, scale: Scale | None):
-        """10^(g/10) v + 10^((g+b)/10) e, times the limiter's `scale` where it works, a stretch at a time: the
-        same arithmetic as on whole arrays, without a session-long array per step of the solve."""
+    def mixed(g: float, b: float, scale: Scale | None, at_speech: bool = False):
+        """10^(g/10) ev + 10^((g+b)/10) eb (of the speech sub-blocks alone, if `at_speech`), times the limiter's
+        `scale` where it works, a stretch at a time: the same arithmetic as on whole arrays, without a
+        session-long array per step of the solve (this runs some 50 times)."""
         cv, ce = 10 ** (g / 10), 10 ** ((g + b) / 10)
 
         def at(lo: int, hi: int) -> np.ndarray:
-            energy = cv * v[lo:hi]
-            energy += ce * e[lo:hi]
+            pick = speech[lo:hi] if at_speech else slice(lo, hi)
+            energy = cv * ev[pick]
+            energy += ce * eb[pick]
             if scale is not None:
                 a, z = np.searchsorted(scale[0], [lo, hi])
                 if z > a:
@@ -121,16 +121,13 @@ def level_session(plan: Plan, load: Callable[[Event], np.ndarray], bed: Bed | No
 
     def programme(g: float, b: float, scale: Scale | None = None) -> float:
         """Gated loudness at voice gain g and bed boost b (each sub-block scaled by what the limiter leaves)."""
-        return gated_loudness_of(len(ev), mixed(ev, eb, g, b, scale))
-
-    # speech mode measures the speech's sub-blocks alone: picked out once, not at every step of the solve
-    ev_s, eb_s = (ev[speech], eb[speech]) if speech is not None else (ev, eb)
+        return gated_loudness_of(len(ev), mixed(g, b, scale))
 
     def loudness(g: float, b: float, scale: Scale | None = None) -> float:
         """What the target is measured on: the whole mix, or (speech mode) the speech stretches joined."""
         if speech is None:
             return programme(g, b, scale)
-        return gated_loudness_of(len(ev_s), mixed(ev_s, eb_s, g, b, None if scale is None else scale[2]))
+        return gated_loudness_of(len(speech), mixed(g, b, None if scale is None else scale[2], at_speech=True))
 
     def solve(f, lo: float, hi: float) -> float:
         """The x in [lo, hi] where f(x) is nearest `target` (f rises with x, gating aside)."""

@@ -111,9 +111,20 @@ class _Column:
             return np.zeros(0, dtype=self.empty_dtype)
         return np.concatenate([*self.chunks[:-1], self.chunks[-1][: self.fill]])
 
-    def replace(self, x: np.ndarray) -> None:
-        """Keep `x` (these values, joined) in place of the chunks."""
-        self.chunks, self.fill, self.room = [x], len(x), 0
+    def joined(self) -> np.ndarray:
+        """`values()`, kept from now on in place of the chunks, each chunk let go once copied (so joining
+        never holds the numbers twice)."""
+        if len(self.chunks) > 1 or (self.chunks and self.room):
+            sizes = [len(c) for c in self.chunks[:-1]] + [self.fill]
+            n = sum(sizes)
+            out = np.empty(n, dtype=self.chunks[0].dtype)
+            at = 0
+            for i, size in enumerate(sizes):
+                out[at : at + size] = self.chunks[i][:size]
+                self.chunks[i] = None
+                at += size
+            self.chunks, self.fill, self.room = [out], n, 0
+        return self.chunks[0] if self.chunks else self.values()
 
 
 class LoudnessMeter:
@@ -176,19 +187,26 @@ def gated_loudness_of(n: int, energy: Callable[[int, int], np.ndarray]) -> float
     besides (this runs some 50 times while the leveller solves); the result is the same to the bit."""
     if n < 4:
         return float("-inf")
-    parts = []
+    # one buffer: the blocks over the absolute gate packed at its start, then (packed again, in place: a
+    # kept block never moves later) those over the relative gate
+    out = np.empty(n - 3)
+    kept = 0
     for i in range(0, n - 3, _GATE_CHUNK):
         j = min(n - 3, i + _GATE_CHUNK)
         blocks = np.lib.stride_tricks.sliding_window_view(energy(i, j + 3), 4).mean(axis=1)
-        parts.append(blocks[_lufs_of(blocks) > -70.0])
-    gated = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    del parts
-    if not len(gated):
+        over = blocks[_lufs_of(blocks) > -70.0]
+        out[kept : kept + len(over)] = over
+        kept += len(over)
+    if not kept:
         return float("-inf")
-    relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-    keep = np.concatenate([_lufs_of(gated[i : i + _GATE_CHUNK]) > relative for i in range(0, len(gated), _GATE_CHUNK)])
-    final = gated[keep]
-    return float(-0.691 + 10 * np.log10(final.mean()))
+    relative = -0.691 + 10 * np.log10(out[:kept].mean()) - 10.0
+    final = 0
+    for i in range(0, kept, _GATE_CHUNK):
+        part = out[i : min(kept, i + _GATE_CHUNK)]
+        over = part[_lufs_of(part) > relative]  # a copy, so writing over `part` below is safe
+        out[final : final + len(over)] = over
+        final += len(over)
+    return float(-0.691 + 10 * np.log10(out[:final].mean()))
 
 
 #: Blocks gated at a time (an hour and a half of them).
