@@ -207,16 +207,22 @@ def test_a_deleted_output_takes_the_full_build_which_makes_it_again(built_librar
 
 
 def test_the_fast_path_walks_a_library_as_the_loader_does(tmp_path):
-    from audiogen.build.noop import routine_files as quick
-    from audiogen.routine.library import routine_files
+    """One walk serves both (routine/walk.py, standard library only): routines in subfolders and any case of
+    .yml count; audiogen.yaml, hidden folders and other files do not."""
+    import audiogen.build.noop
+    import audiogen.routine.library
+    from audiogen.routine.walk import routine_files
 
+    assert audiogen.build.noop.routine_files is audiogen.routine.library.routine_files is routine_files
     lib = _library(tmp_path / "lib", 3)
     (lib / "sub").mkdir()
     (lib / "sub" / "x.YML").write_text("title: X\n")
     (lib / ".hidden").mkdir()
     (lib / ".hidden" / "y.yaml").write_text("title: Y\n")
     (lib / "notes.txt").write_text("-")
-    assert quick(lib) == routine_files(lib) and len(quick(lib)) == 4
+    found = [p.relative_to(lib).as_posix() for p in routine_files(lib)]
+    assert len(found) == 4 and "sub/x.YML" in found
+    assert not any(f.startswith(".hidden") or f in ("audiogen.yaml", "notes.txt") for f in found)
 
 
 def test_a_changed_library_file_takes_the_full_build_even_with_routines_in_subfolders(tmp_path, monkeypatch):

@@ -22,9 +22,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from audiogen.routine.walk import LIBRARY_FILE, routine_files
+
 #: Bump when a stamp's meaning changes.
 STAMP_FORMAT = 1
-_LIBRARY_FILE = "audiogen.yaml"  # routine.library.LIBRARY_FILE (not imported: that module loads pydantic)
 _ENV_PREFIXES = ("AUDIOGEN_", "ORT_", "PIPER_", "ESPEAK")
 
 
@@ -71,18 +72,6 @@ def result_dict(r) -> dict:
 
 _FIELDS = ("source", "title", "slug", "variant", "length_ms", "engine", "voice", "loudness", "programme_loudness",
            "warnings", "checks", "limiter_db")
-
-
-def routine_files(folder: Path) -> list[Path]:
-    """The same walk as `routine.library.routine_files` (kept in step with it; a test compares them)."""
-    found = []
-    for p in sorted(folder.rglob("*")):
-        if p.suffix.lower() not in (".yaml", ".yml") or p.name == _LIBRARY_FILE or not p.is_file():
-            continue
-        if any(part.startswith(".") for part in p.relative_to(folder).parts):
-            continue
-        found.append(p)
-    return found
 
 
 def _cache_root(cache) -> Path:
@@ -140,7 +129,7 @@ def _stamp(files: list[Path], library: bool, options, environment: list) -> str 
         for f in files:
             h.update(os.path.abspath(f).encode() + b"\0" + f.read_bytes() + b"\0")
         for folder in folders:
-            config = folder / _LIBRARY_FILE
+            config = folder / LIBRARY_FILE
             h.update(b"config\0" + (config.read_bytes() if config.is_file() else b"-") + b"\0")
     except OSError:
         return None

@@ -12,8 +12,8 @@ from pydantic import Field, ValidationError, field_validator
 from audiogen.routine.errors import RoutineError
 from audiogen.routine.loader import compose, error_at, read_text, validation_error
 from audiogen.routine.model import Duration, StrictModel
+from audiogen.routine.walk import LIBRARY_FILE, routine_files
 
-LIBRARY_FILE = "audiogen.yaml"
 _BITRATES = ("32k", "48k", "64k", "80k", "96k", "112k", "128k", "160k", "192k", "256k", "320k")
 
 
@@ -277,18 +277,6 @@ def _check_defaults(config: LibraryConfig, marks, path: str, folder: Path) -> No
     except ValidationError as e:
         err = validation_error(Routine, e, marks, path, base_loc=("defaults",))
         raise err from None
-
-
-def routine_files(folder: Path) -> list[Path]:
-    """Every routine file below `folder` (`*.yaml`/`*.yml`, not audiogen.yaml, not in the output folder)."""
-    found = []
-    for p in sorted(folder.rglob("*")):
-        if p.suffix.lower() not in (".yaml", ".yml") or p.name == LIBRARY_FILE or not p.is_file():
-            continue
-        if any(part.startswith(".") for part in p.relative_to(folder).parts):
-            continue
-        found.append(p)
-    return found
 
 
 __all__ = ["FeedSettings", "LibraryConfig", "OutputSettings", "load_library_config", "routine_files", "RoutineError"]
