@@ -209,11 +209,11 @@ def test_a_deleted_output_takes_the_full_build_which_makes_it_again(built_librar
 def test_the_fast_path_walks_a_library_as_the_loader_does(tmp_path):
     """One walk serves both (routine/walk.py, standard library only): routines in subfolders and any case of
     .yml count; audiogen.yaml, hidden folders and other files do not."""
-    import audiogen.build.noop
-    import audiogen.routine.library
+    from audiogen.build.noop import routine_files as quick
+    from audiogen.routine.library import routine_files as loaders
     from audiogen.routine.walk import routine_files
 
-    assert audiogen.build.noop.routine_files is audiogen.routine.library.routine_files is routine_files
+    assert quick is loaders is routine_files
     lib = _library(tmp_path / "lib", 3)
     (lib / "sub").mkdir()
     (lib / "sub" / "x.YML").write_text("title: X\n")
