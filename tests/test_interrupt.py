@@ -17,11 +17,13 @@ from buildkit import ROOT, cache_is_whole, make_library, parts, start_build, vis
 
 @pytest.fixture(scope="module")
 def slow_library(tmp_path_factory) -> Path:
-    """Four sessions of two minutes each: a build that takes seconds to render."""
+    """Four sessions, the first short and three of two minutes: a build that takes seconds to render. The
+    first is done well before the others (sessions render two at a time), so no other session can finish
+    in the milliseconds between the test reading "rendered 1/4" and the build handling its Ctrl-C."""
     lib = tmp_path_factory.mktemp("slow") / "lib"
     make_library(lib, numbers=range(1, 5))
     for p in lib.glob("*.yaml"):
-        p.write_text(p.read_text().replace("hold: 2s", "hold: 2m"))
+        p.write_text(p.read_text().replace("hold: 2s", "hold: 20s" if p.stem == "r1" else "hold: 2m"))
     return lib
 
 
@@ -106,3 +108,46 @@ def test_ctrl_c_that_lands_in_a_finalizer_is_not_lost():
 
     assert run("default") == "went on"  # the bug, with Python's own handler
     assert run("handler") == "interrupted"
+
+
+def test_ctrl_c_while_a_worker_starts_leaves_no_worker_and_no_hang():
+    """Ctrl-C that lands after the fork server has forked a worker but before the pool has recorded it
+    (the window in which a build hung, ~1 run in 8: the unrecorded worker waited for work forever and kept
+    the fork server alive, and stopping the fork server waited for it). The signal is sent from inside
+    multiprocessing at exactly that point: the pool still records and stops the worker, then raises."""
+    code = textwrap.dedent("""\
+        import multiprocessing, multiprocessing.forkserver as fs, os, signal
+        from audiogen.cli import install_ctrl_c
+        from audiogen.voice.engines.base import VoiceRequest
+        from audiogen.voice.engines.espeak import EspeakEngine
+        from audiogen.voice.pool import ProcessPool, release_helpers
+        install_ctrl_c()
+        read_signed, fired = fs.read_signed, []
+
+        def read_then_ctrl_c(fd):
+            value = read_signed(fd)
+            if not fired:  # the first read is the new worker's pid: it exists now
+                fired.append(value)
+                os.kill(os.getpid(), signal.SIGINT)
+            return value
+
+        fs.read_signed = read_then_ctrl_c
+        pool = ProcessPool("espeak", EspeakEngine, 1)
+        try:
+            pool.run([("hello", VoiceRequest())], lambda index, samples: None)
+            print("no interrupt")
+        except KeyboardInterrupt:
+            pool.close()
+            gone = release_helpers()
+            try:
+                os.kill(fired[0], 0)
+                print("worker still running")
+            except ProcessLookupError:
+                print("interrupted, clean" if gone else "interrupted, helpers left")
+        """)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT,
+                              start_new_session=True)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("closing the pool hung after Ctrl-C during a worker's start") from None
+    assert done.stdout.strip() == "interrupted, clean", done.stdout + done.stderr

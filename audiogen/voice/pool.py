@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from audiogen.routine.errors import AudiogenError, EngineError
+from audiogen.voice.interrupts import hold_ctrl_c
 
 #: How worker processes start. 'fork' would copy whatever threads the parent holds (onnxruntime's,
 #: the render pool's, a writer thread) into a child that cannot use them; 'forkserver' forks every
@@ -277,12 +278,16 @@ class ProcessPool:
 
     def _start_workers(self, warm) -> None:
         for i in range(self.size):
-            parent, child = self._ctx.Pipe()
-            proc = self._ctx.Process(target=_worker, name=f"audiogen-{self.name}-{i + 1}", daemon=True,
-                                     args=(child, self.name, self.factory, warm, os.getcwd(), dict(os.environ)))
-            proc.start()
-            child.close()
-            self._workers.append(_Worker(proc, parent))
+            # Ctrl-C waits until the worker is started and recorded (~0.05 s): one that landed in between
+            # would leave a worker nobody stops, and stopping the fork server would then wait forever
+            with hold_ctrl_c():
+                parent, child = self._ctx.Pipe()
+                proc = self._ctx.Process(target=_worker, name=f"audiogen-{self.name}-{i + 1}", daemon=True,
+                                         args=(child, self.name, self.factory, warm, os.getcwd(),
+                                               dict(os.environ)))
+                proc.start()
+                self._workers.append(_Worker(proc, parent))
+                child.close()
 
     def run(self, tasks: Sequence[tuple[str, object]], on_result: Callable[[int, object], None]) -> None:
         """Narrate every (text, voice) task; `on_result(index, samples)` runs here as each clip lands.
@@ -292,12 +297,12 @@ class ProcessPool:
         """
         if not tasks:
             return
-        if not self._workers:
-            self._start(tasks[0][1])
         todo = deque(range(len(tasks)))
         error: AudiogenError | None = None
         lost = False
         try:
+            if not self._workers:
+                self._start(tasks[0][1])
             while True:
                 for w in self._workers:
                     if w.state == "idle" and todo and error is None:

@@ -5,9 +5,7 @@ espeak-ng is GPL-3.0; it speaks about a hundred languages and needs no espeak bi
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import signal
 import threading
 from importlib import metadata
 from pathlib import Path
@@ -16,6 +14,7 @@ import numpy as np
 
 from audiogen.routine.errors import EngineError, EngineUnavailable
 from audiogen.voice.engines.base import Clip, VoiceRequest
+from audiogen.voice.interrupts import hold_ctrl_c
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1
@@ -42,24 +41,6 @@ class _Voice(ctypes.Structure):
 
 
 _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
-
-
-@contextlib.contextmanager
-def _ctrl_c_after():
-    """Hold Ctrl-C until espeak returns (milliseconds): raised inside its audio callback, a C frame, the
-    KeyboardInterrupt would be printed as an ignored exception and lost. Main thread only (elsewhere no
-    signal handler runs); the interrupt is raised as soon as the synthesis is over."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
 
 
 class _Library:
@@ -214,7 +195,7 @@ class EspeakEngine:
                 raise EngineError(f"espeak could not select voice {name!r}")
             wpm = int(round(_DEFAULT_WPM * voice.speed))
             lib.espeak_SetParameter(_ESPEAK_RATE, max(80, min(450, wpm)), 0)
-            with _ctrl_c_after():
+            with hold_ctrl_c():  # raised in the audio callback, a C frame, it would be lost
                 flags = _ESPEAK_CHARS_UTF8 | (_ESPEAK_PHONEMES if "[[" in text else 0)
                 status = lib.espeak_Synth(data, len(data), 0, 0, 0, flags, None, None)
                 lib.espeak_Synchronize()
