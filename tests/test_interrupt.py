@@ -151,3 +151,33 @@ def test_ctrl_c_while_a_worker_starts_leaves_no_worker_and_no_hang():
     except subprocess.TimeoutExpired:
         raise AssertionError("closing the pool hung after Ctrl-C during a worker's start") from None
     assert done.stdout.strip() == "interrupted, clean", done.stdout + done.stderr
+
+
+def test_a_held_signal_runs_its_own_handler_after_the_block_and_an_ignored_one_stays_ignored():
+    """espeak's audio callback runs under `hold_interrupts`. In a worker SIGINT is ignored (Ctrl-C is the
+    parent's): holding must not turn it into a KeyboardInterrupt there (it did, and a worker printed a
+    traceback on every Ctrl-C), while SIGTERM's handler (the worker's unwinding) must run after the block,
+    not inside the C callback where its exception is lost."""
+    from audiogen.voice.interrupts import hold_interrupts
+
+    class Unwound(Exception):
+        pass
+
+    def on_term(signum, frame):
+        raise Unwound
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, on_term)
+    try:
+        order: list[str] = []
+        with pytest.raises(Unwound):
+            with hold_interrupts():
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(10000):  # Python code: a handler not held would run (and raise) here
+                    pass
+                order.append("block finished")
+        assert order == ["block finished"]
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is on_term
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])

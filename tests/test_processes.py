@@ -242,6 +242,6 @@ def test_ctrl_c_during_narration_leaves_no_process_behind(tmp_path, marker):
         proc.communicate()
         raise
     assert proc.returncode == 130, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     watcher.stop()
     assert_none_left(proc, marker, watcher.seen)

@@ -1,17 +1,20 @@
-"""Holding Ctrl-C over a few milliseconds that must not be cut in half.
+"""Holding Ctrl-C (and a worker's SIGTERM) over a few milliseconds that must not be cut in half.
 
-Python raises KeyboardInterrupt between any two bytecodes of the main thread. Two places cannot take it:
+Python runs a signal's handler between any two bytecodes of the main thread, and an exception it raises
+lands there. Two places cannot take one:
 
-- inside a C callback (espeak-ng's audio callback): raised there, it is printed as an ignored exception
-  and lost;
+- inside a C callback (espeak-ng's audio callback): raised there, the exception is printed as "Exception
+  ignored" and lost (a KeyboardInterrupt in the build, or the `_Terminated` that unwinds a worker);
 - while a worker process is being started: raised after the fork server has forked the worker but before
-  the pool has recorded it, the worker is nobody's, waits for work forever, and keeps the fork server
+  the pool has recorded it, the worker is nobody's, waits for work forever and keeps the fork server
   alive, so stopping the fork server waits forever too (a build that hangs on Ctrl-C).
 
-`hold_ctrl_c()` swaps in a handler that only notes the signal, and raises KeyboardInterrupt as soon as the
-block is over. The handler runs in the main thread whichever thread the kernel delivered the signal to
-(CPython's rule), so blocking the signal's mask would not do. Elsewhere than the main thread no handler
-runs, and the block is a plain pass-through.
+`hold_interrupts()` swaps in a handler that only notes the signal, and once the block is over restores
+the previous handler and runs it for each signal that came, so its exception is raised there. Only
+signals with a Python handler are held: one that is ignored (SIGINT in a worker, which leaves Ctrl-C to
+its parent) or left to the system stays as it was. The handler runs in the main thread whichever thread
+the kernel delivered the signal to (CPython's rule), so masking the signal would not do. Elsewhere than
+the main thread no handler runs, and the block is a plain pass-through.
 """
 
 from __future__ import annotations
@@ -22,16 +25,21 @@ import threading
 
 
 @contextlib.contextmanager
-def hold_ctrl_c():
-    """Defer Ctrl-C (SIGINT) until the block has finished, then raise KeyboardInterrupt if one came."""
+def hold_interrupts():
+    """Defer SIGINT and SIGTERM's Python handlers until the block has finished, then run them."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    held: dict[int, object] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            held[signum] = signal.signal(signum, lambda n, frame: caught.append(n))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            held[signum](signum, None)  # raises (KeyboardInterrupt, _Terminated) here, after the block

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from audiogen.routine.errors import AudiogenError, EngineError
-from audiogen.voice.interrupts import hold_ctrl_c
+from audiogen.voice.interrupts import hold_interrupts
 
 #: How worker processes start. 'fork' would copy whatever threads the parent holds (onnxruntime's,
 #: the render pool's, a writer thread) into a child that cannot use them; 'forkserver' forks every
@@ -280,7 +280,7 @@ class ProcessPool:
         for i in range(self.size):
             # Ctrl-C waits until the worker is started and recorded (~0.05 s): one that landed in between
             # would leave a worker nobody stops, and stopping the fork server would then wait forever
-            with hold_ctrl_c():
+            with hold_interrupts():
                 parent, child = self._ctx.Pipe()
                 proc = self._ctx.Process(target=_worker, name=f"audiogen-{self.name}-{i + 1}", daemon=True,
                                          args=(child, self.name, self.factory, warm, os.getcwd(),

@@ -14,7 +14,7 @@ import numpy as np
 
 from audiogen.routine.errors import EngineError, EngineUnavailable
 from audiogen.voice.engines.base import Clip, VoiceRequest
-from audiogen.voice.interrupts import hold_ctrl_c
+from audiogen.voice.interrupts import hold_interrupts
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _ESPEAK_CHARS_UTF8 = 1
@@ -195,7 +195,7 @@ class EspeakEngine:
                 raise EngineError(f"espeak could not select voice {name!r}")
             wpm = int(round(_DEFAULT_WPM * voice.speed))
             lib.espeak_SetParameter(_ESPEAK_RATE, max(80, min(450, wpm)), 0)
-            with hold_ctrl_c():  # raised in the audio callback, a C frame, it would be lost
+            with hold_interrupts():  # raised in the audio callback, a C frame, it would be lost
                 flags = _ESPEAK_CHARS_UTF8 | (_ESPEAK_PHONEMES if "[[" in text else 0)
                 status = lib.espeak_Synth(data, len(data), 0, 0, 0, flags, None, None)
                 lib.espeak_Synchronize()
