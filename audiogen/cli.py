@@ -207,7 +207,8 @@ def build(paths, out_dir, engine, jobs, force, strict, dry_run, prune, base_url,
     import types
 
     quick = types.SimpleNamespace(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict, force=force,
-                                  dry_run=dry_run, prune=prune, base_url=base_url, scheduler=scheduler, cache=None)
+                                  dry_run=dry_run, prune=prune, base_url=base_url, scheduler=scheduler, cache=None,
+                                  notify=rep.note)
     results = api.unchanged(paths, quick)  # an unchanged library, answered without loading it
     if results is None:
         options = api.BuildOptions(out_dir=out_dir, engine=engine, offline=offline or None, strict=strict,

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import email.utils
 import io
+import os
+import subprocess
+import sys
 
 import feedparser
 import pytest
@@ -79,6 +82,25 @@ def test_a_feed_without_a_base_url_says_so_once(tmp_path):
     assert "base_url" in relative[0] and "--base-url" in relative[0] and "audiogen serve" in relative[0]
     parsed = podcastparser.parse("http://x/feed.xml", (tmp_path / "out" / "feed.xml").open("rb"))
     assert len(parsed["episodes"]) == 2
+
+
+def test_a_rebuild_answered_from_its_stamp_still_says_the_feed_is_relative(tmp_path):
+    """The command line answers an unchanged library from its no-op stamp, without loading it: the note
+    about relative URLs must come again on every such build, not only on the first."""
+    from buildkit import ROOT
+
+    lib = make_library(tmp_path / "lib", numbers=(1,))
+    env = {**os.environ, "AUDIOGEN_OFFLINE": "1", "AUDIOGEN_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": str(ROOT)}
+    said = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "audiogen", "build", str(lib), "-o", str(tmp_path / "out")],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+        assert done.returncode == 0, done.stderr
+        said.append(done.stdout + done.stderr)
+    assert "unchanged" in said[1]  # the second build was the no-op
+    for text in said:
+        assert text.count("has relative URLs") == 1, text
 
 
 def test_changing_the_base_url_renders_nothing_and_rewrites_the_feed(tmp_path):

@@ -25,7 +25,7 @@ from pathlib import Path
 from audiogen.routine.walk import LIBRARY_FILE, routine_files
 
 #: Bump when a stamp's meaning changes.
-STAMP_FORMAT = 1
+STAMP_FORMAT = 2  # 2: the library notes are recorded
 _ENV_PREFIXES = ("AUDIOGEN_", "ORT_", "PIPER_", "ESPEAK")
 
 
@@ -159,11 +159,13 @@ def _files_of(path: Path) -> tuple[list[Path], bool]:
 
 def unchanged_results(paths, options) -> list[UnchangedResult] | None:
     """Every session of `paths` when a recorded stamp shows nothing changed since the last clean build,
-    else None (then a full build decides). Reads file bytes and stats only; writes nothing."""
+    else None (then a full build decides). Reads file bytes and stats only; writes nothing. The library
+    notes that build gave (`options.notify`, if any) are given again, once an answer is certain."""
     if any(getattr(options, k, None) for k in ("force", "dry_run", "prune", "scheduler")):
         return None
     environment = None
     results: list[UnchangedResult] = []
+    notices: list[str] = []
     for raw in paths:
         files, library = _files_of(Path(raw))
         if not files:
@@ -187,11 +189,17 @@ def unchanged_results(paths, options) -> list[UnchangedResult] | None:
                                            **{k: r.get(k) for k in _FIELDS}))
             results[-1].warnings = list(results[-1].warnings or [])
             results[-1].checks = list(results[-1].checks or [])
+        notices += [n for n in record.get("notices", []) if isinstance(n, str)]
+    notify = getattr(options, "notify", None)
+    for message in notices if notify else ():  # what the full build said of the library, said again
+        notify(message)
     return results
 
 
-def record(files: list[Path], out_dir: Path, options, jobs, failed, library: bool, scheduler=None) -> None:
-    """After a clean local build (nothing failed), the stamp the next no-op rebuild is answered from.
+def record(files: list[Path], out_dir: Path, options, jobs, failed, library: bool, scheduler=None,
+           notices: list[str] = ()) -> None:
+    """After a clean local build (nothing failed), the stamp the next no-op rebuild is answered from;
+    `notices`: the build's library-level notes, which the no-op rebuild says again.
 
     Best effort: a stamp that cannot be written only means the next no-op takes the full path."""
     try:
@@ -213,7 +221,7 @@ def record(files: list[Path], out_dir: Path, options, jobs, failed, library: boo
                         p = resolve_path(ref, r.base_dir)
                         sounds[str(p)] = _stat(p)
         data = {"stamp": stamp, "out_dir": str(Path(out_dir).resolve()), "config_scheduler": scheduler,
-                "outputs": _listing(Path(out_dir)), "sounds": sounds,
+                "outputs": _listing(Path(out_dir)), "sounds": sounds, "notices": list(notices),
                 "results": [{k: getattr(j.result, k) for k in _FIELDS}
                             | {"source": str(j.result.source), "mp3": j.result.mp3.name if j.result.mp3 else None}
                             for j in jobs]}

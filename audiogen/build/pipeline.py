@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 
 from audiogen.build.check import plan_for, problems_before_synthesis
@@ -242,11 +243,18 @@ def build_group(files: list[Path], out_dir: Path, config: LibraryConfig, options
     if pool is not None:
         pool.shutdown()
 
+    notices: list[str] = []  # the library's own notes (a feed with relative URLs): a no-op rebuild repeats them
     if not options.dry_run:
-        failed += _wrap_up(out_dir, manifest, jobs, config, options, library, bool(todo or retagged))
+        def notice(message: str) -> None:
+            notices.append(message)
+            if options.notify:
+                options.notify(message)
+
+        failed += _wrap_up(out_dir, manifest, jobs, config, replace(options, notify=notice), library,
+                           bool(todo or retagged))
     from audiogen.build.noop import record
 
-    record(files, out_dir, options, jobs, failed, library)  # what the next no-op rebuild is answered from
+    record(files, out_dir, options, jobs, failed, library, notices=notices)  # what a no-op rebuild is answered from
     return _name_routines(failed + [j.result for j in jobs])
 
 
