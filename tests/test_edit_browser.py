@@ -272,3 +272,30 @@ def test_a_step_is_added_at_the_end_of_the_steps(browser, editor, routine):
     added = ("  - title: Cool down\n    say: Describe the movement in a sentence or two.\n    hold: 10s\n")
     assert text == ROUTINE.replace("outro: Well done.", added + "outro: Well done.")
     assert routine.read_text("utf-8") == ROUTINE  # nothing is written before Save
+
+
+def test_the_sound_checks_of_a_build_are_marked_on_the_timeline(browser, editor, routine):
+    """The sound checks run when the session is rendered: after "build", what they found is marked on the
+    timeline at its time and listed with the warnings, the very line `audiogen build` prints; editing the
+    text afterwards fades them (they are the last build's)."""
+    from playwright.sync_api import expect
+
+    # 14 s of silence with no bed: players may take it for the end (the silence check)
+    routine.write_text(ROUTINE.replace("background:\n  track: rain\n  volume: -20 dB\n", "")
+                       .replace("hold: 3s ", "hold: 14s"), "utf-8")
+    page = _page(browser, editor)
+    expect(page.locator(".lane-checks .none")).to_have_text("build to run the sound checks")
+    page.locator("#build").click()
+    marker = page.locator('.lane-checks .chk[data-check="silence"]')
+    expect(marker).to_have_count(1, timeout=120000)
+    built = CliRunner().invoke(cli, ["build", str(routine), "-o", str(routine.parent / "out"), "--offline"]).output
+    line = page.locator("#warnings li.chk-line").first.text_content().removeprefix("sound check").strip()
+    assert line and line in built, (line, built)
+    left = float(marker.evaluate("m => parseFloat(m.style.left)"))
+    total = int(page.locator("#total").get_attribute("data-ms"))
+    at = re.search(r"at (\d+):(\d\d)", line)
+    assert abs(left / 100 * total - (int(at[1]) * 60 + int(at[2])) * 1000) < 1000  # drawn where it was found
+    page.screenshot(path=str(ARTIFACTS / "editor-sound-checks.png"))
+    page.locator("#src").press("End")
+    page.keyboard.type(" ")
+    expect(marker).to_have_class(re.compile(r"\bstale\b"), timeout=2000)

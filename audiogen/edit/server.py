@@ -388,7 +388,7 @@ class EditHandler(BaseHTTPRequestHandler):
             timeline = json.loads((r.mp3.with_suffix(".json")).read_text("utf-8"))
             rel = r.mp3.relative_to(server.workdir).as_posix()
             return {"url": f"/media/{rel}?token={server.token}", "title": r.title, "length_ms": r.length_ms,
-                    "chapters": timeline.get("chapters", []), "warnings": r.warnings}
+                    "chapters": timeline.get("chapters", []), "warnings": r.warnings, "checks": r.checks}
 
         self._json(server.jobs.start("build", run).to_dict(), 202)
 

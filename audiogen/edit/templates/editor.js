@@ -184,10 +184,22 @@
     const ticks = [];
     const step = [10, 30, 60, 120, 300, 600].map((s) => s * 1000).find((s) => total / s <= 10) || 1200000;
     for (let t = 0; t <= total; t += step) ticks.push(`<span class="tick" style="left:${pct(t)}">${fmt(t).replace(/\.\d$/, "")}</span>`);
+    // the sound checks are known once the session is built: marked where they found something, faded when
+    // the text has changed since that build
+    let checks = '<span class="none">build to run the sound checks</span>';
+    const found = state.checks;
+    const stale = found && src.value !== found.text;
+    if (found && !found.items.length) checks = `<span class="none">sound checks passed${stale ? " (last build)" : ""}</span>`;
+    else if (found) checks = found.items.map((c) =>
+      `<div class="blk chk${stale ? " stale" : ""}" data-check="${esc(c.check)}" style="left:${pct(Math.min(c.at_ms, total))}"`
+      + ` title="${esc(c.time)} · ${esc(c.message)}; ${esc(c.hint)}${stale ? " (from the last build: the text has changed since)" : ""}">!</div>`).join("");
     tl.innerHTML = `<div class="ruler">${ticks.join("")}</div>` + lane("chapters", chapters) + lane("speech", ev("speech"))
-      + lane("silence", ev("silence")) + lane("cue", ev("cue")) + lane("bed", bed);
+      + lane("silence", ev("silence")) + lane("cue", ev("cue")) + lane("bed", bed) + lane("checks", checks);
     tl.querySelectorAll(".ch").forEach((b) => { b.onclick = () => preview(+b.dataset.chapter); });
-    $("warnings").innerHTML = (r.warnings || []).map((w) => `<li>⚠ ${esc(w.message)}</li>`).join("");
+    $("warnings").innerHTML = (r.warnings || []).map((w) => `<li>⚠ ${esc(w.message)}</li>`).join("")
+      + (found ? found.items : []).filter((c) => c.check !== "overrun").map((c) =>
+        `<li class="chk-line${stale ? " stale" : ""}"><b class="chk-tag">sound check</b> ${esc(c.chapter ? `step '${c.chapter}' at ${c.time}` : `at ${c.time}`)}: `
+        + `${esc(c.message)}; ${esc(c.hint)}</li>`).join("");
     $("steps").innerHTML = plan.chapters.map((c, i) => {
       const w = warned.get(c.title);
       return `<li class="${w ? "warn" : ""}"><button class="play-step" data-chapter="${i}" aria-label="play ${esc(c.title)}">▶</button>`
@@ -258,10 +270,13 @@
   }
   async function build() {
     if (state.dirty) status("building the saved file: unsaved edits are not in it", "bad");
+    const built = state.saved; // the server builds the file as saved
     const job = await api("/api/build", { path: state.path });
     if (job._status !== 202) { status(job.error || "build refused", "bad"); return; }
     follow(job, (res) => {
       status(`built ${res.title} · ${fmt(res.length_ms)}`, "good");
+      state.checks = { items: res.checks || [], text: built };
+      if (state.plan) timeline(state.plan);
       $("now").textContent = `${res.title}: ${fmt(res.length_ms)}`;
       state.chapters = res.chapters;
       $("chapters").innerHTML = res.chapters.map((c, i) =>
@@ -511,6 +526,7 @@
     const r = await api("/api/file?" + q({ path }));
     if (r._status !== 200) { status(r.error || "cannot open", "bad"); return; }
     state.path = r.path;
+    state.checks = null; // the sound checks of another file's build do not apply
     state.hash = r.hash;
     src.value = state.saved = r.text;
     $("file").value = r.path;
