@@ -181,3 +181,35 @@ def test_a_held_signal_runs_its_own_handler_after_the_block_and_an_ignored_one_s
     finally:
         signal.signal(signal.SIGINT, before[0])
         signal.signal(signal.SIGTERM, before[1])
+
+
+def test_ctrl_c_reaching_the_fork_server_as_it_starts_neither_kills_it_nor_prints_a_traceback():
+    """Ctrl-C goes to the whole process group, the fork server too. In its first milliseconds (the
+    interpreter starting, before it sets SIGINT to "ignore") it died of it with a KeyboardInterrupt
+    traceback on the terminal (~1 run in 2 on a loaded machine). The signal is sent to the fork server
+    right as it is spawned: it must start, and the phrase must be narrated."""
+    code = textwrap.dedent("""\
+        import multiprocessing.util as util, os, signal
+        from audiogen.voice.engines.base import VoiceRequest
+        from audiogen.voice.engines.espeak import EspeakEngine
+        from audiogen.voice.pool import ProcessPool
+        spawn, hit = util.spawnv_passfds, []
+
+        def spawn_then_ctrl_c(path, args, passfds):
+            pid = spawn(path, args, passfds)
+            if any("forkserver" in os.fsdecode(a) for a in args):
+                hit.append(pid)
+                os.kill(pid, signal.SIGINT)  # as Ctrl-C would, at once
+            return pid
+
+        util.spawnv_passfds = spawn_then_ctrl_c
+        pool = ProcessPool("espeak", EspeakEngine, 1)
+        got = []
+        pool.run([("hello", VoiceRequest())], lambda index, samples: got.append(len(samples)))
+        pool.close()
+        print("narrated" if hit and got and got[0] > 0 else f"not narrated {hit} {got}")
+        """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          start_new_session=True)
+    assert done.stdout.strip() == "narrated", done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr

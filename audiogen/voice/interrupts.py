@@ -25,8 +25,16 @@ import threading
 
 
 @contextlib.contextmanager
-def hold_interrupts():
-    """Defer SIGINT and SIGTERM's Python handlers until the block has finished, then run them."""
+def hold_interrupts(*, children: bool = False):
+    """Defer SIGINT and SIGTERM's Python handlers until the block has finished, then run them.
+
+    `children`: the block starts processes (the fork server, workers). SIGINT is then also masked in this
+    thread, as multiprocessing does when it starts its resource tracker: a process started here begins
+    with it masked, so a Ctrl-C to the process group during its first milliseconds (the interpreter
+    starting, before the fork server sets SIGINT to "ignore") waits instead of killing it with a
+    KeyboardInterrupt traceback. Whatever such a child runs must unmask SIGINT once it ignores it
+    (the pool's workers do); the fork server ignores it, so a pending one is dropped there.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -36,9 +44,12 @@ def hold_interrupts():
         handler = signal.getsignal(signum)
         if callable(handler):
             held[signum] = signal.signal(signum, lambda n, frame: caught.append(n))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if children else None
     try:
         yield
     finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C that waited arrives now: noted
         for signum, handler in held.items():
             signal.signal(signum, handler)
         for signum in dict.fromkeys(caught):

@@ -90,6 +90,7 @@ def _on_sigterm(signum, frame) -> None:
 def _worker(conn, name: str, factory: Callable[[], object], warm, cwd: str, env: dict[str, str]) -> None:
     """A worker's life (see `_work`); on SIGTERM it unwinds, then dies of the signal as before."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # masked while the pool started it
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         _work(conn, name, factory, warm, cwd, env)
@@ -277,10 +278,14 @@ class ProcessPool:
             _note_helpers(before)
 
     def _start_workers(self, warm) -> None:
+        if self.method in ("forkserver", "spawn"):
+            # started first, on its own: starting it unmasks SIGINT in this thread (multiprocessing masks
+            # it around the start, then unmasks rather than restores), which would undo the mask below
+            multiprocessing.resource_tracker.ensure_running()
         for i in range(self.size):
             # Ctrl-C waits until the worker is started and recorded (~0.05 s): one that landed in between
             # would leave a worker nobody stops, and stopping the fork server would then wait forever
-            with hold_interrupts():
+            with hold_interrupts(children=True):
                 parent, child = self._ctx.Pipe()
                 proc = self._ctx.Process(target=_worker, name=f"audiogen-{self.name}-{i + 1}", daemon=True,
                                          args=(child, self.name, self.factory, warm, os.getcwd(),
