@@ -160,3 +160,11 @@ def offline_engine() -> str:
     from audiogen.voice.engines import OFFLINE_PREFERENCE, get_engine
 
     return next(n for n in OFFLINE_PREFERENCE if get_engine(n).unavailable_reason() is None)
+
+
+@pytest.fixture(scope="session")
+def readme_example(_isolated, tmp_path_factory):
+    """The README's Python example, run once (tests/examplekit.py): tests read what it built, never change it."""
+    from examplekit import run_readme_python
+
+    return run_readme_python(tmp_path_factory.mktemp("readme-example"))

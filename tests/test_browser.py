@@ -73,22 +73,32 @@ def site(tmp_path):
     _stop(server)
 
 
-@pytest.fixture
-def phone():
-    """A new page in a phone-sized context of a real Chromium (with `errors` collected on it)."""
+@pytest.fixture(scope="module")
+def chromium():
+    """One real Chromium for this file's tests; each test gets its own context (no storage, service worker or
+    cache shared with another test's), closed after it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
-            context = browser.new_context(**PHONE)
-            page = context.new_page()
-            page.errors = []
-            page.on("pageerror", lambda e: page.errors.append(str(e)))
-            page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def phone(chromium):
+    """A new page in a phone-sized context of a real Chromium (with `errors` collected on it)."""
+    context = chromium.new_context(**PHONE)
+    try:
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+        yield page
+    finally:
+        context.close()
 
 
 def _loaded(audio) -> None:
@@ -106,51 +116,43 @@ def _title(page) -> str | None:
     return page.evaluate("navigator.mediaSession.metadata && navigator.mediaSession.metadata.title")
 
 
-def test_phone_plays_and_jumps_to_a_chapter(site):
-    from playwright.sync_api import sync_playwright
+def test_phone_plays_and_jumps_to_a_chapter(site, chromium):
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                   is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(site, wait_until="load")
+        card = page.locator("article#morning-lift")
+        audio = card.locator("audio")
+        audio.evaluate("a => a.readyState >= 1 || new Promise(r => a.addEventListener('loadedmetadata', r))")
+        assert abs(audio.evaluate("a => a.duration") - 20.0) < 0.3
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--mute-audio"],
-        )
-        try:
-            context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                          is_mobile=True, has_touch=True)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            page.goto(site, wait_until="load")
-            card = page.locator("article#morning-lift")
-            audio = card.locator("audio")
-            audio.evaluate("a => a.readyState >= 1 || new Promise(r => a.addEventListener('loadedmetadata', r))")
-            assert abs(audio.evaluate("a => a.duration") - 20.0) < 0.3
+        chapters = card.locator("button[data-t]")
+        assert chapters.count() == 3
+        chapters.nth(0).tap()  # play from the start
+        page.wait_for_function("a => !a.paused && a.currentTime > 0", arg=audio.element_handle(), timeout=10000)
+        chapters.nth(1).tap()  # "Forehead sweep" at 8 s
+        page.wait_for_function("a => !a.paused && !a.seeking && a.currentTime >= 7.5", arg=audio.element_handle(),
+                               timeout=10000)
+        now = audio.evaluate("a => a.currentTime")
+        assert abs(now - 8.0) < 0.5, now
+        assert chapters.nth(1).get_attribute("aria-current") == "true"  # the playing chapter is marked
 
-            chapters = card.locator("button[data-t]")
-            assert chapters.count() == 3
-            chapters.nth(0).tap()  # play from the start
-            page.wait_for_function("a => !a.paused && a.currentTime > 0", arg=audio.element_handle(), timeout=10000)
-            chapters.nth(1).tap()  # "Forehead sweep" at 8 s
-            page.wait_for_function("a => !a.paused && !a.seeking && a.currentTime >= 7.5", arg=audio.element_handle(),
-                                   timeout=10000)
-            now = audio.evaluate("a => a.currentTime")
-            assert abs(now - 8.0) < 0.5, now
-            assert chapters.nth(1).get_attribute("aria-current") == "true"  # the playing chapter is marked
+        # fits a phone: no sideways scrolling, tap targets at least 44 px tall
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for i in range(3):
+            assert chapters.nth(i).bounding_box()["height"] >= 44
+        assert card.locator("a[download]").bounding_box()["height"] >= 44
+        assert not errors, errors
 
-            # fits a phone: no sideways scrolling, tap targets at least 44 px tall
-            assert page.evaluate("document.documentElement.scrollWidth") <= 390
-            for i in range(3):
-                assert chapters.nth(i).bounding_box()["height"] >= 44
-            assert card.locator("a[download]").bounding_box()["height"] >= 44
-            assert not errors, errors
-
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "index-phone.png"), full_page=True)
-        finally:
-            browser.close()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "index-phone.png"), full_page=True)
+    finally:
+        context.close()
 
 
 def test_lock_screen_shows_the_chapter_and_steps_through_chapters(site, phone):

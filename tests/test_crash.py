@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -21,14 +22,19 @@ from buildkit import cache_is_whole, make_library, parts, start_build, visible_o
 
 from audiogen.routine.atomic import atomic_path, sweep_orphans
 
-#: How many SIGKILLs the kill test delivers (builds that finish before their kill do not count).
-KILLS = 15
+#: Where the kill test kills: each moment is chosen by what the build has shown (its progress lines on stderr,
+#: or its first MP3 temp file), then a random delay, so every phase is hit without waiting for whole builds.
+#: "start": while it starts and sweeps; "narrating": while it synthesises into a cold cache (cache writes);
+#: "mp3-write": just after it starts writing an MP3; "rendered 1/": between and inside sessions;
+#: "rendered 3/3": while it publishes (feed, page, covers, manifest) after the last session.
+PHASES = {"start": 1.5, "narrating": 0.4, "mp3-write": 0.15, "rendered 1/": 0.6, "rendered 3/3": 0.3}
+#: SIGKILLs each phase receives (builds that finish before their kill do not count).
+KILLS_PER_PHASE = 2
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """A library of three small routines, built once completely: its outputs, each session's length, and how
-    long a build takes here (kills are spread over that time, however fast or loaded this machine is)."""
+    """A library of three small routines, built once completely: its outputs and each session's length."""
     tmp = tmp_path_factory.mktemp("crash")
     lib = make_library(tmp / "lib")
     cache, out = tmp / "cache", tmp / "ref-out"
@@ -43,36 +49,69 @@ def reference(tmp_path_factory):
     return tmp, lib, lengths, took
 
 
+def _stderr_lines(proc) -> tuple[list[str], threading.Thread]:
+    """The build's stderr lines as they come, read by a thread (the test watches them to choose its moment)."""
+    lines: list[str] = []
+
+    def read():
+        for line in proc.stderr:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, reader
+
+
+def _wait_for_phase(proc, phase: str, lines: list[str], out: Path, seen: set[Path], timeout: float) -> bool:
+    """Wait until the build reaches `phase`; False if it ended (or took `timeout`) first."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if phase == "start":
+            return True
+        if phase == "mp3-write":
+            if any(".mp3." in p.name for p in parts(out) - seen):
+                return True
+        elif any(line.startswith(phase) for line in list(lines)):
+            return True
+        time.sleep(0.005)
+    return False
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(reference, record_property):
     tmp, lib, lengths, took = reference
     out, cache = tmp / "kill-out", tmp / "kill-cache"
     shutil.copytree(tmp / "ref-out", out)  # kills land while complete outputs are being replaced, too
     rng = random.Random(20240611)
-    kills = finished = swept = mid_write = mp3s_checked = 0
+    killed = dict.fromkeys(PHASES, 0)
+    finished = swept = mid_write = mp3s_checked = 0
     seen: set[Path] = set()
     checked: dict = {}  # outputs already verified, skipped while unchanged
     i = 0
-    while kills < KILLS:
-        # bounded by builds, not seconds: each one ends within its sleep plus communicate's timeout below, and
-        # builds that finish before their kill may not be more than 2 in 3
-        assert i < 3 * KILLS, (kills, finished, i)
-        if i % 4 == 0:
+    while min(killed.values()) < KILLS_PER_PHASE:
+        # bounded by builds, not seconds: each one ends within its wait plus the timeouts below, and builds
+        # that finish before their kill may not be more than half
+        assert i < 2 * KILLS_PER_PHASE * (len(PHASES) + 1), (killed, finished, i)
+        force = i % 6 != 5  # every sixth build may find nothing to do: it only sweeps and checks
+        need = [p for p in PHASES if killed[p] < KILLS_PER_PHASE]
+        phase = need[i % len(need)] if force else "start"
+        if i % 4 == 0 or phase == "narrating":
             shutil.rmtree(cache, ignore_errors=True)  # synthesise again: kills land in cache writes too
-        force = i % 5 != 0  # every fifth build may find nothing to do: it only sweeps and checks
         proc = start_build(lib, out, cache, *(["--force"] if force else []))
-        if i % 2 or not force:  # at a random moment of the build
-            time.sleep(rng.uniform(0.05, max(0.5, 0.85 * took)))
-        else:  # just after it starts writing an output (an MP3 takes a while): mid-write
-            deadline = time.monotonic() + 2 * took
-            while proc.poll() is None and time.monotonic() < deadline and not any(
-                    ".mp3." in p.name for p in parts(out) - seen):
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 0.15))
+        lines, reader = _stderr_lines(proc)
+        reached = _wait_for_phase(proc, phase, lines, out, seen, timeout=4 * took)
+        if reached:
+            time.sleep(rng.uniform(0.05 if phase == "start" else 0.0, PHASES[phase]))
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            kills += 1
-        _, err = proc.communicate(timeout=30)
+            if force and reached:
+                killed[phase] += 1
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+        proc.stdout.read()
+        proc.stdout.close()
+        proc.stderr.close()
+        err = "".join(lines)
         wait_group_gone(proc.pid)
         if proc.returncode == 0:
             finished += 1
@@ -95,10 +134,11 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(reference, record
     assert cache_is_whole(cache) > 0
     manifest = json.loads((out / ".audiogen-manifest.json").read_text())
     assert sorted(manifest) == sorted(lengths)
-    assert kills == KILLS
+    assert all(n >= KILLS_PER_PHASE for n in killed.values()), killed
     assert mid_write >= 3, f"only {mid_write} kills landed while a file was being written"
-    for name, value in dict(kills=kills, killed_mid_write=mid_write, finished_before_kill=finished,
-                            temp_files_swept=swept, mp3s_checked=mp3s_checked, build_s=round(took, 2)).items():
+    for name, value in dict(kills=sum(killed.values()), killed_mid_write=mid_write, finished_before_kill=finished,
+                            temp_files_swept=swept, mp3s_checked=mp3s_checked, build_s=round(took, 2),
+                            **{f"killed_{p}": n for p, n in killed.items()}).items():
         record_property(name, value)
 
 

@@ -73,8 +73,9 @@ def editor(routine):
     server.server_close()
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="module")
+def chromium():
+    """One real Chromium for this file's tests (see `browser`)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -83,6 +84,18 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The Chromium, for one test: every context it opens (its own storage and cache) is closed after it."""
+    before = set(chromium.contexts)
+    try:
+        yield chromium
+    finally:
+        for context in chromium.contexts:
+            if context not in before:
+                context.close()
 
 
 def _page(browser, editor, **context):

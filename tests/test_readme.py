@@ -106,9 +106,10 @@ def test_every_command_and_option_in_the_commands_table_exists():
 
 
 @pytest.mark.slow
-def test_the_readme_first_steps_and_python_example_run(tmp_path):
+def test_the_readme_first_steps_and_python_example_run(tmp_path, readme_example):
     """The README's own words, run as a user would, offline: build the example routine, check and plan
-    it, then the Python API example (on a copy of the example library)."""
+    it, then the Python API example (on a copy of the example library; run once for the session, see
+    tests/examplekit.py, and read here)."""
     env = {**os.environ, "AUDIOGEN_OFFLINE": "1", "PYTHONPATH": str(ROOT),
            "AUDIOGEN_CACHE_DIR": os.environ.get("AUDIOGEN_CACHE_DIR", str(tmp_path / "cache"))}
     first = shlex.split(_command_lines()[0])  # audiogen build examples/...
@@ -121,7 +122,7 @@ def test_the_readme_first_steps_and_python_example_run(tmp_path):
         assert run.returncode == 0, (argv, run.stderr)
     assert list((tmp_path / "output").glob("*.mp3"))
     [python] = [body for lang, body in BLOCKS if lang == "python"]
-    run = subprocess.run([sys.executable, "-c", python], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=600)
+    assert readme_example.run.args[-1] == python  # the README's block, verbatim
+    run = readme_example.run
     assert run.returncode == 0, run.stderr
     assert "built" in run.stdout
