@@ -7,6 +7,7 @@ listed too, and rebuilding nothing rewrites identical files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -109,10 +110,18 @@ def load_index_memo(out_dir: str | Path) -> dict:
 
 
 def save_index_memo(out_dir: str | Path, memo: dict) -> None:
-    """Write the index memo (atomically; not when unchanged)."""
+    """Write the index memo (atomically; not when unchanged). Best effort: a memo that cannot be written (a
+    full disk) only means the next build reads every sidecar again, and the old one, if any, is removed."""
+    from audiogen.routine.errors import AudiogenError
+
     text = json.dumps({"format": INDEX_MEMO_FORMAT, **memo}, ensure_ascii=False, sort_keys=True,
                       separators=(",", ":"))
-    write_if_changed(Path(out_dir) / INDEX_MEMO, (text + "\n").encode("utf-8"))
+    path = Path(out_dir) / INDEX_MEMO
+    try:
+        write_if_changed(path, (text + "\n").encode("utf-8"))
+    except (AudiogenError, OSError):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def library_meta(sessions: list[dict], album: str | None = None, author: str | None = None) -> tuple[str, str]:
