@@ -637,9 +637,54 @@ def bench_synth_cold(runs: int, phrases: int, engines=("espeak", "piper")) -> No
               f"{_stats([b['wall'] / a['wall'] for a, b in zip(now, before, strict=True)])}")
 
 
+#: A routine the size of the shipped examples (~1.3 KB: eight steps, markup, repeats, sides, reminders) with
+#: short silences: loading it costs what loading a real routine does, rendering it little. Its speech is
+#: the same in every routine (a warm cache serves them all); only the title differs.
+LIBRARY_ROUTINE = """\
+title: Routine {i}
+description: A generated routine of the benchmark library, number {i}, shaped like the examples.
+cue: chime
+background: {{track: rain, volume: -20 dB}}
+intro: Welcome. Sit comfortably, and let your shoulders drop.
+steps:
+  - title: Warm up
+    say: Rub your palms together until they feel warm. [pause 1s] Now press them over your face.
+    hold: {hold}s
+  - title: Forehead sweep
+    say: Sweep out from the centre of your forehead to the temples.
+    repeat: 2
+    every: 3s
+    count: true
+  - title: Jawline lift
+    say: Make a V with your fingers and glide from chin to ear.
+    duration: 10s
+    sides: [left, right]
+    side_prompt: Now the {{side}} side.
+  - title: Cheekbones
+    say: Press gently under the cheekbones, [cue bell] then release.
+    hold: 1s
+  - title: Temples
+    say: Small circles on the temples.
+    duration: 6s
+    remind: {{halfway: true}}
+  - title: Neck
+    say: Stroke down the sides of the neck.
+    repeat: 2
+    every: 3s
+  - title: Eyes
+    say: Rest your palms over your eyes.
+    hold: 1s
+  - title: Close
+    say: Lower your hands slowly.
+    hold: 1s
+outro: Finish by pressing your palms over your eyes for three slow breaths.
+"""
+
+
 def bench_noop(n: int, runs: int) -> None:
-    """An n-routine library: cold build, then its no-op rebuild through the CLI against the interpreter's own
-    start (`python -c pass`), and a one-routine change against building that routine alone."""
+    """An n-routine library of example-sized routines (LIBRARY_ROUTINE): cold build, then its no-op rebuild
+    through the CLI against the interpreter's own start (`python -c pass`), and a one-routine change against
+    building that routine alone."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env = dict(os.environ, AUDIOGEN_CACHE_DIR=str(tmp / "cache"), AUDIOGEN_OFFLINE="1")
@@ -648,8 +693,7 @@ def bench_noop(n: int, runs: int) -> None:
         (lib / "audiogen.yaml").write_text("album: Bench\ndefaults: {voice: {engine: espeak}}\n"
                                            "output: {bitrate: 32k}\n")
         for i in range(n):
-            (lib / f"r{i:03d}.yaml").write_text(f"title: Routine {i}\nsteps:\n  - title: Only\n"
-                                                f"    say: Routine {i}. Rest.\n    duration: 3s\n")
+            (lib / f"r{i:03d}.yaml").write_text(LIBRARY_ROUTINE.format(i=i, hold=1))
         cli = [sys.executable, "-m", "audiogen.cli"]
         t = time.perf_counter()
         _timed([*cli, "build", str(lib), "-o", str(tmp / "out"), "-q"], env)
@@ -665,8 +709,7 @@ def bench_noop(n: int, runs: int) -> None:
 
         def change():
             k[0] += 1
-            target.write_text(f"title: Routine 7\nsteps:\n  - title: Only\n    say: Routine 7. Rest.\n"
-                              f"    duration: {3 + k[0] % 2}s\n")
+            target.write_text(LIBRARY_ROUTINE.format(i=7, hold=1 + k[0] % 2))
             return _run([*cli, "build", str(lib), "-o", str(tmp / "out"), "-q"], env)
 
         def alone():
