@@ -7,6 +7,7 @@
     python scripts/bench.py --library       # 50 routines: cold build, no-op rebuild, --jobs 1 vs 2
     python scripts/bench.py --cluster       # cold Piper library on Dask local:1 vs local:2
     python scripts/bench.py --contract      # issue 16: 1 h and 2 h renders, cold synthesis, 500-routine no-op
+    python scripts/bench.py --scale         # issue 16: 500 and 2,000 sessions cold (slope), no-op, one changed
     python scripts/bench.py --render --long # ... and a 718-minute row (sessions stop at 12 h): one pair, ~15 min
 
 The contract modes time whole processes (`audiogen build` through its command line, in a fresh interpreter)
@@ -636,9 +637,54 @@ def bench_synth_cold(runs: int, phrases: int, engines=("espeak", "piper")) -> No
               f"{_stats([b['wall'] / a['wall'] for a, b in zip(now, before, strict=True)])}")
 
 
+#: A routine the size of the shipped examples (~1.3 KB: eight steps, markup, repeats, sides, reminders) with
+#: short silences: loading it costs what loading a real routine does, rendering it little. Its speech is
+#: the same in every routine (a warm cache serves them all); only the title differs.
+LIBRARY_ROUTINE = """\
+title: Routine {i}
+description: A generated routine of the benchmark library, number {i}, shaped like the examples.
+cue: chime
+background: {{track: rain, volume: -20 dB}}
+intro: Welcome. Sit comfortably, and let your shoulders drop.
+steps:
+  - title: Warm up
+    say: Rub your palms together until they feel warm. [pause 1s] Now press them over your face.
+    hold: {hold}s
+  - title: Forehead sweep
+    say: Sweep out from the centre of your forehead to the temples.
+    repeat: 2
+    every: 3s
+    count: true
+  - title: Jawline lift
+    say: Make a V with your fingers and glide from chin to ear.
+    duration: 10s
+    sides: [left, right]
+    side_prompt: Now the {{side}} side.
+  - title: Cheekbones
+    say: Press gently under the cheekbones, [cue bell] then release.
+    hold: 1s
+  - title: Temples
+    say: Small circles on the temples.
+    duration: 6s
+    remind: {{halfway: true}}
+  - title: Neck
+    say: Stroke down the sides of the neck.
+    repeat: 2
+    every: 3s
+  - title: Eyes
+    say: Rest your palms over your eyes.
+    hold: 1s
+  - title: Close
+    say: Lower your hands slowly.
+    hold: 1s
+outro: Finish by pressing your palms over your eyes for three slow breaths.
+"""
+
+
 def bench_noop(n: int, runs: int) -> None:
-    """An n-routine library: cold build, then its no-op rebuild through the CLI against the interpreter's own
-    start (`python -c pass`), and a one-routine change against building that routine alone."""
+    """An n-routine library of example-sized routines (LIBRARY_ROUTINE): cold build, then its no-op rebuild
+    through the CLI against the interpreter's own start (`python -c pass`), and a one-routine change against
+    building that routine alone."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env = dict(os.environ, AUDIOGEN_CACHE_DIR=str(tmp / "cache"), AUDIOGEN_OFFLINE="1")
@@ -647,8 +693,7 @@ def bench_noop(n: int, runs: int) -> None:
         (lib / "audiogen.yaml").write_text("album: Bench\ndefaults: {voice: {engine: espeak}}\n"
                                            "output: {bitrate: 32k}\n")
         for i in range(n):
-            (lib / f"r{i:03d}.yaml").write_text(f"title: Routine {i}\nsteps:\n  - title: Only\n"
-                                                f"    say: Routine {i}. Rest.\n    duration: 3s\n")
+            (lib / f"r{i:03d}.yaml").write_text(LIBRARY_ROUTINE.format(i=i, hold=1))
         cli = [sys.executable, "-m", "audiogen.cli"]
         t = time.perf_counter()
         _timed([*cli, "build", str(lib), "-o", str(tmp / "out"), "-q"], env)
@@ -664,16 +709,96 @@ def bench_noop(n: int, runs: int) -> None:
 
         def change():
             k[0] += 1
-            target.write_text(f"title: Routine 7\nsteps:\n  - title: Only\n    say: Routine 7. Rest.\n"
-                              f"    duration: {3 + k[0] % 2}s\n")
-            return _timed([*cli, "build", str(lib), "-o", str(tmp / "out"), "-q"], env)[0]
+            target.write_text(LIBRARY_ROUTINE.format(i=7, hold=1 + k[0] % 2))
+            return _run([*cli, "build", str(lib), "-o", str(tmp / "out"), "-q"], env)
 
         def alone():
-            return _timed([*cli, "build", str(target), "-o", str(tmp / "alone"), "--force", "-q"], env)[0]
+            return _run([*cli, "build", str(target), "-o", str(tmp / "alone"), "--force", "-q"], env)
 
         changed, single = _alternate(change, alone, runs)
-        print(f"one routine changed {_stats(changed)} s; that routine built alone {_stats(single)} s; "
-              f"ratio {_stats([a / b for a, b in zip(changed, single, strict=True)])}")
+        for what in ("wall", "cpu"):  # CPU (the process and its ffmpeg): what a busy machine disturbs least
+            print(f"one routine changed ({what}) {_stats([r[what] for r in changed])} s; that routine built alone "
+                  f"{_stats([r[what] for r in single])} s; ratio "
+                  f"{_stats([x[what] / y[what] for x, y in zip(changed, single, strict=True)])}")
+
+
+def _run(argv: list[str], env: dict) -> dict:
+    """One process run to the end: wall seconds, CPU seconds (its own and its children's, ffmpeg included)
+    and peak RSS (KB), from the kernel's accounting (wait4)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{argv[:4]} failed: {err[-2000:]}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_kb": usage.ru_maxrss}
+
+
+def scale_library(lib: Path, routines: int, lengths: str | None) -> None:
+    """`routines` one-step routines over a few distinct phrases (a warm cache serves them all), with length
+    variants when `lengths` is given (e.g. "10s, 15s, 20s": four sessions per routine)."""
+    lib.mkdir(parents=True, exist_ok=True)
+    config = "album: Bench\ndefaults: {voice: {engine: espeak}}\noutput: {bitrate: 32k}\n"
+    if lengths:
+        config += f"variants: {{lengths: [{lengths}]}}\n"
+    (lib / "audiogen.yaml").write_text(config)
+    for i in range(routines):
+        (lib / f"r{i:03d}.yaml").write_text(f"title: Routine {i}\nsteps:\n  - title: Only\n"
+                                            f"    say: Rest {i % 10}.\n    duration: 3s\n")
+
+
+def bench_scale(runs: int, small: int = 125, large: int = 500) -> None:
+    """Issue 16, libraries at scale: `small` and `large` routines with three length variants each (4 sessions
+    per routine: 500 and 2,000), built cold from a warm clip cache (time and memory per session: the slope),
+    then at 2,000 sessions the no-op rebuild against `python -c pass` and one routine changed against that
+    routine built alone (its four sessions), alternating."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, AUDIOGEN_CACHE_DIR=str(tmp / "cache"), AUDIOGEN_OFFLINE="1")
+        cli = [sys.executable, "-m", "audiogen.cli"]
+        warm = tmp / "warm"
+        scale_library(warm, 10, None)  # the ten phrases, synthesised once
+        _run([*cli, "build", str(warm), "-o", str(tmp / "warm-out"), "-q"], env)
+        rows = {}
+        for n in (small, large):
+            lib = tmp / f"lib{n}"
+            scale_library(lib, n, "10s, 15s, 20s")
+            rows[n] = _run([*cli, "build", str(lib), "-o", str(tmp / f"out{n}"), "-q"], env)
+        print(f"\nlibraries at scale (warm clip cache, one-step routines x 4 lengths; load {os.getloadavg()[0]:.1f})")
+        print(f"{'sessions':>9} {'cold build':>11} {'per session':>12} {'CPU/session':>12} {'peak RSS':>9}")
+        for n, r in rows.items():
+            print(f"{4 * n:>9} {r['wall']:>10.1f}s {r['wall'] / (4 * n) * 1000:>10.0f}ms "
+                  f"{r['cpu'] / (4 * n) * 1000:>10.0f}ms {r['rss_kb'] / 1024:>7.0f}MB")
+        a, b = rows[small], rows[large]
+        slope = b["wall"] / large / (a["wall"] / small)
+        print(f"per-session slope {4 * large} vs {4 * small} sessions: wall {slope:.2f}x,"
+              f" CPU {b['cpu'] / large / (a['cpu'] / small):.2f}x (1.00 = linear); peak RSS "
+              f"{b['rss_kb'] / a['rss_kb']:.2f}x for {large / small:.0f}x the sessions")
+        lib, out = tmp / f"lib{large}", tmp / f"out{large}"
+        noop, floor = _alternate(lambda: _run([*cli, "build", str(lib), "-o", str(out), "-q"], env),
+                                 lambda: _run([sys.executable, "-c", "pass"], env), runs)
+        ratios = [x["wall"] / y["wall"] for x, y in zip(noop, floor, strict=True)]
+        print(f"{4 * large}-session no-op rebuild {_stats([r['wall'] for r in noop])} s; interpreter start "
+              f"{_stats([r['wall'] for r in floor])} s; ratio {_stats(ratios)}")
+        k = [0]
+        target = lib / "r007.yaml"
+
+        def change():
+            k[0] += 1
+            target.write_text(f"title: Routine 7\nsteps:\n  - title: Only\n    say: Rest 7.\n"
+                              f"    duration: {3 + k[0] % 2}s\n")
+            return _run([*cli, "build", str(lib), "-o", str(out), "-q"], env)
+
+        def alone():
+            return _run([*cli, "build", str(target), "-o", str(tmp / "alone"), "--force", "-q"], env)
+
+        changed, single = _alternate(change, alone, runs)
+        for what in ("wall", "cpu"):
+            print(f"one routine changed ({what}) {_stats([r[what] for r in changed])} s; that routine built alone "
+                  f"{_stats([r[what] for r in single])} s; ratio "
+                  f"{_stats([x[what] / y[what] for x, y in zip(changed, single, strict=True)])}")
 
 
 def main() -> None:
@@ -689,6 +814,8 @@ def main() -> None:
     ap.add_argument("--synth-cold", action="store_true", help="cold synthesis per engine: in process vs ffmpeg")
     ap.add_argument("--phrases", type=int, default=30, help="phrases for --synth-cold (default 30)")
     ap.add_argument("--noop", type=int, nargs="?", const=500, help="N-routine library no-op rebuild (default 500)")
+    ap.add_argument("--scale", action="store_true", help="libraries at scale: 500 and 2,000 sessions (with "
+                    "variants) cold, and at 2,000 the no-op and one routine changed (about 15 minutes)")
     ap.add_argument("--contract", action="store_true", help="--render --synth-cold --noop 500 together")
     ap.add_argument("--child-cli", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     ap.add_argument("--child-wav", nargs=2, help=argparse.SUPPRESS)
@@ -710,7 +837,9 @@ def main() -> None:
         bench_synth_cold(args.repeat, args.phrases)
     if args.noop or args.contract:
         bench_noop(args.noop or 500, args.repeat)
-    if args.render or args.contract or args.synth_cold or args.noop:
+    if args.scale:
+        bench_scale(args.repeat)
+    if args.render or args.contract or args.synth_cold or args.noop or args.scale:
         return
     if args.child_build:
         return child_build(*args.child_build)

@@ -418,7 +418,7 @@ def assert_nothing_half_written(out: Path) -> None:
     left = [p.name for p in out.iterdir() if p.name.endswith(".part")]
     assert left == [], left
     for p in out.iterdir():
-        if p.name.startswith(".") and not p.name.startswith(".audiogen-manifest"):
+        if p.name.startswith(".") and not p.name.startswith((".audiogen-manifest", ".audiogen-index")):
             raise AssertionError(f"unexpected hidden file {p.name}")
         if p.suffix == ".json" and p.stat().st_size:
             json.loads(p.read_text())

@@ -110,6 +110,8 @@ class BuildOptions:
     #: Called with progress events: ("batch" | "narrate" | "clip" | "narrated" | "session", details). "batch"
     #: comes when several routines' new phrases start synthesising together. "narrated" comes
     #: when a routine's clips are all made: its counts ("synthesized", "shared", "cached") or its "error".
+    #: "loaded" comes when a library build parsed routine files: how many ("parsed"), and how many it took
+    #: unchanged from the last build instead ("reused").
     progress: Progress | None = None
 
     def __post_init__(self) -> None:
@@ -159,9 +161,9 @@ def plan_session(routine: Routine, narration: Narration, cues: dict,
     return fit_length(routine, target_ms, speech, cue_ms(cues))
 
 
-def fingerprint(routine: Routine, settings: OutputSettings, extra: dict) -> str:
+def fingerprint(routine: Routine, settings: OutputSettings, extra: dict, dumped: str | None = None) -> str:
     """Everything a session's audio depends on but its clips (`clips_fingerprint`); unchanged fingerprint,
-    unchanged clips and existing files = nothing to render."""
+    unchanged clips and existing files = nothing to render. `dumped`: `audio_dump(routine)`, when known."""
     files = {}
     refs = [routine.cue] if routine.cue else []
     if routine.background:
@@ -172,12 +174,17 @@ def fingerprint(routine: Routine, settings: OutputSettings, extra: dict) -> str:
             if p.exists():
                 st = p.stat()
                 files[str(p)] = [st.st_size, st.st_mtime_ns]
-    blob = json.dumps(
-        [__version__, RENDER_FORMAT, CACHE_FORMAT, routine.model_dump(mode="json", exclude=TAG_ONLY_FIELDS),
-         settings.audio_key(), files, extra],
-        sort_keys=True, ensure_ascii=False,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    # the JSON of the list, element by element (json.dumps joins a list's items with ", "), so a routine's
+    # dump is serialised once for all its variants, or kept from the last build (build/memo.py)
+    parts = [__version__, RENDER_FORMAT, CACHE_FORMAT, None, settings.audio_key(), files, extra]
+    texts = [json.dumps(x, sort_keys=True, ensure_ascii=False) for x in parts]
+    texts[3] = dumped if dumped is not None else audio_dump(routine)
+    return hashlib.sha256(("[" + ", ".join(texts) + "]").encode()).hexdigest()
+
+
+def audio_dump(routine: Routine) -> str:
+    """The routine's fields that reach the samples, as the JSON its audio fingerprint hashes."""
+    return json.dumps(routine.model_dump(mode="json", exclude=TAG_ONLY_FIELDS), sort_keys=True, ensure_ascii=False)
 
 
 def tag_fingerprint(routine: Routine, settings: OutputSettings, config, title: str, track: int | None,
@@ -226,13 +233,16 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
     used: dict[str, Path] = {}  # slug -> the routine file that has it
     variants = [None] + list(config.variants.lengths) if config.variants else [None]
     n = len(files)
+    memo = _memo(files, config, narrator) if library else None  # unchanged files are not parsed again
     for i, path in enumerate(files, start=1):
         try:
-            routine = load_routine(path, defaults=config.defaults or None)
+            routine = memo.load(path) if memo else load_routine(path, defaults=config.defaults or None)
         except AudiogenError as e:
             failed.append(BuildResult(source=str(path), status="failed", error=e))
             continue
-        base = slugify(routine.title)
+        derived = memo.derived if memo is not None else (lambda r, name, compute: compute(r))
+        base = derived(routine, "slug", lambda r: slugify(r.title))
+        dumped = derived(routine, "audio", audio_dump)
         slug, k = base, 2
         while slug in used:
             slug, k = f"{base}-{k}", k + 1
@@ -248,7 +258,7 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
             vslug = f"{slug}-{label}" if label else slug
             title = f"{routine.title} ({label.replace('m', ' min') if label.endswith('m') else label})" \
                 if label else routine.title
-            fp = fingerprint(routine, settings=settings, extra={"target": target})
+            fp = fingerprint(routine, settings=settings, extra={"target": target}, dumped=dumped)
             tfp = tag_fingerprint(routine, settings, config, title, track, total)
             result = BuildResult(source=str(path), status="failed", title=title, slug=vslug, variant=label,
                                  mp3=out_dir / f"{vslug}.mp3", warnings=[clash] if clash else [])
@@ -282,7 +292,21 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
                     else:
                         job.retag = True
             jobs.append(job)
+    if memo is not None:
+        memo.save()
+        if options.progress and memo.parsed:
+            options.progress("loaded", {"parsed": memo.parsed, "reused": memo.reused})
     return jobs, failed
+
+
+def _memo(files: list[Path], config, narrator):
+    """The library's kept routines (build/memo.py), in the clip cache folder beside the no-op stamps."""
+    import os
+
+    from audiogen.build.memo import RoutineMemo
+
+    folder = Path(os.path.commonpath([os.path.abspath(f) for f in files])) if files else Path(".")
+    return RoutineMemo(folder, config.defaults or None, narrator.cache.root)
 
 
 def skipped_checks(result: BuildResult, checks: list[dict], strict: bool) -> None:

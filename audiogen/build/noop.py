@@ -121,16 +121,45 @@ def _key(files: list[Path], library: bool, options) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
 
+def _parents(path: str) -> list[str]:
+    out = []
+    while True:
+        parent = os.path.dirname(path)
+        if parent == path:
+            return out
+        out.append(parent)
+        path = parent
+
+
+#: This process's last stamp per record path: (stamp, the stats of the files it hashed then). A build
+#: that checked for a no-op records that stamp (from the bytes as they were before the build read them)
+#: rather than hashing every file again, unless a routine file's size or mtime moved meanwhile.
+_SEEN: dict[Path, tuple[str, list]] = {}
+
+
+def _folders(names: list[str]) -> list[str]:
+    """Every folder above a routine, so the library's own audiogen.yaml is among them (wherever its routines
+    lie)."""
+    return list(dict.fromkeys(d for name in dict.fromkeys(os.path.dirname(n) for n in names)
+                              for d in [name, *_parents(name)]))
+
+
+def _input_stats(files: list[Path]) -> list:
+    """Size and mtime of what a stamp hashes (the routine files and every audiogen.yaml above them)."""
+    names = [os.path.abspath(f) for f in files]
+    return [_stat(Path(n)) for n in names] + [_stat(Path(d) / LIBRARY_FILE) for d in _folders(names)]
+
+
 def _stamp(files: list[Path], library: bool, options, environment: list) -> str | None:
     h = hashlib.sha256(json.dumps([environment, _options_key(options), library]).encode())
-    # every folder above a routine, so the library's own audiogen.yaml is among them (wherever its routines lie)
-    folders = dict.fromkeys(d for f in files for d in Path(os.path.abspath(f)).parents)
+    names = [os.path.abspath(f) for f in files]
+    folders = _folders(names)
     try:
-        for f in files:
-            h.update(os.path.abspath(f).encode() + b"\0" + f.read_bytes() + b"\0")
+        for name, f in zip(names, files, strict=True):
+            h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
         for folder in folders:
-            config = folder / LIBRARY_FILE
-            h.update(b"config\0" + (config.read_bytes() if config.is_file() else b"-") + b"\0")
+            config = os.path.join(folder, LIBRARY_FILE)
+            h.update(b"config\0" + (Path(config).read_bytes() if os.path.isfile(config) else b"-") + b"\0")
     except OSError:
         return None
     return h.hexdigest()
@@ -175,7 +204,11 @@ def unchanged_results(paths, options) -> list[UnchangedResult] | None:
         except (OSError, ValueError):
             return None
         environment = environment if environment is not None else _environment()
-        if not isinstance(record, dict) or record.get("stamp") != _stamp(files, library, options, environment):
+        stats = _input_stats(files)
+        stamp = _stamp(files, library, options, environment)
+        if stamp is not None:
+            _SEEN[_record_path(files, library, options)] = (stamp, stats)
+        if not isinstance(record, dict) or record.get("stamp") != stamp:
             return None
         if record.get("config_scheduler"):
             return None
@@ -207,7 +240,11 @@ def record(files: list[Path], out_dir: Path, options, jobs, failed, library: boo
         if failed or options.dry_run or any(j.result.status not in ("built", "retagged", "skipped") for j in jobs):
             path.unlink(missing_ok=True)
             return
-        stamp = _stamp(files, library, options, _environment())
+        seen = _SEEN.pop(path, None)
+        if seen is not None and seen[1] == _input_stats(files):
+            stamp = seen[0]  # hashed before this build read the files: if one changed since, it will not match
+        else:
+            stamp = _stamp(files, library, options, _environment())
         if stamp is None:
             return
         sounds = {}

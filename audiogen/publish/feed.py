@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -174,11 +176,12 @@ def _sub(parent: ET.Element, tag: str, content: object = None, /, **attrs: str) 
 
 
 def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_url: str | None = None,
-             *, chapters: bool = True, feed: Any = None) -> str:
+             *, chapters: bool = True, feed: Any = None, fragments: dict | None = None) -> str:
     """The RSS 2.0 podcast feed as text. URLs are relative unless `base_url` is given (apps need it).
 
     `feed`: the channel settings (audiogen.yaml's `feed:` section, a mapping of its keys, or the path of
-    a feed.xml to take them from); None: the defaults.
+    a feed.xml to take them from); None: the defaults. `fragments`: items serialised by an earlier call,
+    by what each is made of (updated to this feed's items); the text is the same with or without it.
     """
     album, author = library_meta(sessions, album, author)
     settings = _settings(feed)
@@ -231,35 +234,85 @@ def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_u
     if base_url:
         _sub(ch, "podcast:guid", podcast_guid(_url(base_url, FEED)))
 
+    if fragments is None:
+        for s in sessions:
+            _item(_sub(ch, "item"), s, album, author, base_url, published, explicit, chapters)
+        ET.indent(rss, space=" ")
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n"
+    # the same bytes, each item serialised alone and kept by what it is made from: a library in which one
+    # session changed serialises one item, not all of them
+    items, used, keys = [], set(), set()
     for s in sessions:
-        item = _sub(ch, "item")
-        title = one_line(s["title"])
-        text, notes_html = _show_notes(s)
-        _sub(item, "title", title)
-        _sub(item, "itunes:title", title)
-        _sub(item, "description", text)
-        if notes_html:
-            _sub(item, "content:encoded", notes_html)
-        _sub(item, "enclosure", url=_url(base_url, s["mp3"]), length=str(s["size_bytes"]),
-             type=media_type(s["mp3"]))
-        _sub(item, "guid", guid(album, s["slug"]), isPermaLink="false")
-        _sub(item, "pubDate", format_datetime(_utc(published[s["slug"]])))
-        _sub(item, "itunes:duration", str(int(round(s["length_ms"] / 1000))))
-        _sub(item, "itunes:author", artist(s, author))
-        if s.get("cover"):
-            _sub(item, "itunes:image", href=_url(base_url, s["cover"]))
-        if s["track"] is not None:
-            _sub(item, "itunes:episode", str(s["track"]))
-        _sub(item, "itunes:episodeType", "full")
-        _sub(item, "itunes:explicit", explicit)
-        if chapters and s["chapters"]:
-            _sub(item, "podcast:chapters", url=_url(base_url, chapters_file(s)), type="application/json+chapters")
-            # Podlove Simple Chapters inline too: gPodder (podcastparser) reads these, not podcast:chapters.
-            psc = _sub(item, "psc:chapters", version="1.2")
-            for c in s["chapters"]:
-                _sub(psc, "psc:chapter", start=npt(int(c.get("start_ms", 0))), title=one_line(c.get("title")))
+        key, text, prefixes = _item_text(s, album, author, base_url, published, explicit, chapters, fragments)
+        items.append(text)
+        used.update(prefixes)
+        keys.add(key)
+    for key in [k for k in fragments if k not in keys]:  # items no longer in the feed
+        del fragments[key]
+    if items:  # where the items go, carrying their namespaces, so the root declares the same ones
+        _sub(ch, "item", **{f"{{{NS[p]}}}{_SLOT}": "" for p in sorted(used)})
     ET.indent(rss, space=" ")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n"
+    text = ET.tostring(rss, encoding="unicode")
+    if items:
+        start = text.index("<item ")
+        end = text.index("/>", start) + 2
+        text = text[:start] + "\n  ".join(items) + text[end:]
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+
+
+#: The attribute that marks where a feed's items go while the channel is serialised (never in the output).
+_SLOT = "audiogen-items"
+_XMLNS = re.compile(r' xmlns:(\w+)="[^"]*"')
+
+
+def _item_text(s: dict, album: str, author: str, base_url: str | None, published: dict, explicit: str,
+               chapters: bool, fragments: dict) -> tuple[str, str, list[str]]:
+    """(key, text, prefixes): one `<item>` as `feed_xml` writes it inside the channel (indented for its
+    depth, without the namespace declarations the root carries) and the namespace prefixes it uses; from `fragments`
+    (key -> [text, prefixes]) when it holds this item, which is then kept there."""
+    key = hashlib.sha256(json.dumps([s, album, author, base_url, published[s["slug"]], explicit, chapters],
+                                    sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    kept = fragments.get(key)
+    if not (isinstance(kept, list) and len(kept) == 2 and isinstance(kept[0], str)):
+        item = ET.Element("item")
+        _item(item, s, album, author, base_url, published, explicit, chapters)
+        ET.indent(item, space=" ", level=2)
+        text = ET.tostring(item, encoding="unicode")
+        head = text[:text.index(">")]
+        prefixes = sorted(_XMLNS.findall(head))
+        kept = [_XMLNS.sub("", head) + text[len(head):], prefixes]
+    fragments[key] = kept
+    return key, kept[0], kept[1]
+
+
+def _item(item: ET.Element, s: dict, album: str, author: str, base_url: str | None, published: dict,
+          explicit: str, chapters: bool) -> None:
+    """Fill one session's `<item>`."""
+    title = one_line(s["title"])
+    text, notes_html = _show_notes(s)
+    _sub(item, "title", title)
+    _sub(item, "itunes:title", title)
+    _sub(item, "description", text)
+    if notes_html:
+        _sub(item, "content:encoded", notes_html)
+    _sub(item, "enclosure", url=_url(base_url, s["mp3"]), length=str(s["size_bytes"]),
+         type=media_type(s["mp3"]))
+    _sub(item, "guid", guid(album, s["slug"]), isPermaLink="false")
+    _sub(item, "pubDate", format_datetime(_utc(published[s["slug"]])))
+    _sub(item, "itunes:duration", str(int(round(s["length_ms"] / 1000))))
+    _sub(item, "itunes:author", artist(s, author))
+    if s.get("cover"):
+        _sub(item, "itunes:image", href=_url(base_url, s["cover"]))
+    if s["track"] is not None:
+        _sub(item, "itunes:episode", str(s["track"]))
+    _sub(item, "itunes:episodeType", "full")
+    _sub(item, "itunes:explicit", explicit)
+    if chapters and s["chapters"]:
+        _sub(item, "podcast:chapters", url=_url(base_url, chapters_file(s)), type="application/json+chapters")
+        # Podlove Simple Chapters inline too: gPodder (podcastparser) reads these, not podcast:chapters.
+        psc = _sub(item, "psc:chapters", version="1.2")
+        for c in s["chapters"]:
+            _sub(psc, "psc:chapter", start=npt(int(c.get("start_ms", 0))), title=one_line(c.get("title")))
 
 
 def publication_times(sessions: list[dict]) -> dict[str, int]:
@@ -298,9 +351,9 @@ def write_library_cover(out_dir: str | Path, album: str, author: str | None) -> 
 
 
 def write_feed(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None,
-               base_url: str | None = None, feed: Any = None) -> Path:
+               base_url: str | None = None, feed: Any = None, fragments: dict | None = None) -> Path:
     """`feed.xml`, each session's `<slug>.chapters.json` and the channel art `library_cover.png`.
-    `feed`: the channel settings, as for `feed_xml`."""
+    `feed` and `fragments`: as for `feed_xml`."""
     out_dir = Path(out_dir)
     album, author = library_meta(sessions, album, author)
     for s in sessions:
@@ -309,5 +362,5 @@ def write_feed(out_dir: str | Path, sessions: list[dict], album: str | None, aut
             write_if_changed(out_dir / chapters_file(s), data.encode("utf-8"))
     write_library_cover(out_dir, album, author)
     path = out_dir / FEED
-    write_if_changed(path, feed_xml(sessions, album, author, base_url, feed=feed).encode("utf-8"))
+    write_if_changed(path, feed_xml(sessions, album, author, base_url, feed=feed, fragments=fragments).encode("utf-8"))
     return path

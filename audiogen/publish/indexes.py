@@ -8,7 +8,7 @@ from typing import Any
 from audiogen.publish.feed import FEED, INDEX, NS, feed_xml, write_feed
 from audiogen.publish.page import write_index_html, write_web_app
 from audiogen.publish.playlist import PLAYLIST, write_m3u8
-from audiogen.publish.sessions import collect_sessions
+from audiogen.publish.sessions import collect_sessions, load_index_memo, save_index_memo
 
 __all__ = ["FEED", "INDEX", "NS", "PLAYLIST", "collect_sessions", "feed_xml", "write_indexes"]
 
@@ -22,9 +22,13 @@ def write_indexes(out_dir: str | Path, album: str | None, author: str | None,
 
     Returns the sessions listed. Files whose content did not change are not rewritten.
     """
-    sessions = collect_sessions(out_dir)
+    # what the last build read and made (sidecars, feed items, page cards), by what each came from: a
+    # library in which one session changed reads one sidecar and serialises one item and one card
+    memo = load_index_memo(out_dir)
+    sessions = collect_sessions(out_dir, memo.setdefault("sidecars", {}))
     write_m3u8(out_dir, sessions, album, author)
-    write_feed(out_dir, sessions, album, author, base_url, feed)
-    write_index_html(out_dir, sessions, album, author)
+    write_feed(out_dir, sessions, album, author, base_url, feed, fragments=memo.setdefault("feed", {}))
+    write_index_html(out_dir, sessions, album, author, fragments=memo.setdefault("page", {}))
     write_web_app(out_dir, sessions, album, author)
+    save_index_memo(out_dir, memo)
     return sessions

@@ -97,10 +97,12 @@ def _e(text: object) -> str:
 
 
 def index_html(sessions: list[dict], album: str | None, author: str | None,
-               out_dir: str | Path | None = None) -> str:
+               out_dir: str | Path | None = None, fragments: dict | None = None) -> str:
     """One self-contained page (inline CSS and JS; only the folder's own files are linked).
 
     `out_dir`: the folder, to read the covers' sizes for the lock screen (else they are assumed 1400 px).
+    `fragments`: session cards made by an earlier call, by what each is made of (updated to this page's);
+    the page is the same with or without it.
     """
     album, author = library_meta(sessions, album, author)
     folder = Path(out_dir) if out_dir is not None else None
@@ -108,13 +110,42 @@ def index_html(sessions: list[dict], album: str | None, author: str | None,
     total = clock(sum(s["length_ms"] for s in sessions))
     collapsed = n > 2  # many sessions: chapter lists open on demand (and when a session plays)
     lang = library_language(sessions) or "en"
-    cards = "".join(_card(s, author, collapsed, folder, lang) for s in sessions)
+    if fragments is None:
+        cards = "".join(_card(s, author, collapsed, folder, lang) for s in sessions)
+    else:
+        made: dict[str, str] = {}
+        parts = []
+        for s in sessions:
+            key = _card_key(s, author, collapsed, folder, lang)
+            kept = made.get(key, fragments.get(key))
+            made[key] = kept if isinstance(kept, str) else _card(s, author, collapsed, folder, lang)
+            parts.append(made[key])
+        cards = "".join(parts)
+        fragments.clear()
+        fragments.update(made)
     cover_w, cover_h = _cover_size(None, folder / LIBRARY_COVER if folder else None)
     return _fill("page.html", lang=_e(lang), album=_e(album), feed=FEED, playlist=PLAYLIST, cover=LIBRARY_COVER,
                  cover_sizes=f"{cover_w}x{cover_h}", manifest=MANIFEST,
                  byline=_e(f"{author} · {n} session{'s' if n != 1 else ''} · {total}"),
                  sessions=cards.rstrip("\n") or "<p>No sessions yet: run <code>audiogen build</code>.</p>",
                  css=template("page.css"), js=template("page.js"))
+
+
+def _card_key(s: dict, author: str, collapsed: bool, folder: Path | None, page_lang: str) -> str:
+    """What a session's card is made of: the session, the page's settings, and the files whose headers give
+    the images' sizes (replaced files are new inodes)."""
+    def stat(name: object) -> list | None:
+        if folder is None or not isinstance(name, str):
+            return None
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            return None
+        return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+    blob = json.dumps([s, author, collapsed, page_lang, folder is not None, stat(s.get("cover")), stat(s.get("thumb"))],
+                      sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _card(s: dict, author: str, collapsed: bool, folder: Path | None = None, page_lang: str = "en") -> str:
@@ -178,9 +209,10 @@ def _fill(name: str, **values: object) -> str:
     return Template(template(name)).substitute(values)
 
 
-def write_index_html(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None) -> Path:
+def write_index_html(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None,
+                     fragments: dict | None = None) -> Path:
     path = Path(out_dir) / INDEX
-    write_if_changed(path, index_html(sessions, album, author, out_dir).encode("utf-8"))
+    write_if_changed(path, index_html(sessions, album, author, out_dir, fragments).encode("utf-8"))
     return path
 
 

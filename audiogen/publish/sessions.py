@@ -7,6 +7,7 @@ listed too, and rebuilding nothing rewrites identical files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -23,22 +24,42 @@ def _is_file_name(name: object) -> bool:
         and not name.startswith(".")
 
 
-def collect_sessions(out_dir: str | Path) -> list[dict]:
+def collect_sessions(out_dir: str | Path, memo: dict | None = None) -> list[dict]:
     """Every session in `out_dir`: each `*.json` sidecar that names an existing `mp3` beside it.
 
     Each dict is the sidecar plus `slug` (default: the sidecar's stem), `size_bytes` and `mtime`
     (seconds) of the MP3; `cover`, `thumb` and `lrc` are set to None when their file is missing. Sorted by
     track number (sessions without one last), then title. Unreadable sidecars are ignored.
+
+    `memo` (sidecar name -> [[inode, size, mtime_ns], what the indexes read of it]) spares reading sidecars
+    whose file it already holds; it is updated to this folder's sidecars. Sessions read through a memo
+    lack the sidecar's timeline (`events`, `fitted`, `warnings`), which no index shows.
     """
     out_dir = Path(out_dir)
     sessions = []
+    seen: dict[str, list] = {}
     for path in sorted(out_dir.glob("*.json")):
         if path.name.startswith(".") or path.name.endswith(CHAPTERS_SUFFIX):
             continue
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
-            continue
+        data = None
+        if memo is not None:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            kept = memo.get(path.name)
+            stamp = [st.st_ino, st.st_size, st.st_mtime_ns]  # sidecars are replaced, never edited in place
+            if isinstance(kept, list) and len(kept) == 2 and kept[0] == stamp:
+                data = kept[1]
+        if data is None:
+            try:
+                data = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if memo is not None and isinstance(data, dict):
+                data = {k: v for k, v in data.items() if k not in _TIMELINE}
+        if memo is not None:
+            seen[path.name] = [stamp, data]
         if not isinstance(data, dict) or not _is_file_name(data.get("mp3")):
             continue
         mp3 = out_dir / data["mp3"]
@@ -62,7 +83,45 @@ def collect_sessions(out_dir: str | Path) -> list[dict]:
                 session[key] = None
         sessions.append(session)
     sessions.sort(key=lambda s: (s["track"] is None, s["track"] or 0, s["title"].casefold(), s["slug"]))
+    if memo is not None:
+        memo.clear()
+        memo.update(seen)
     return sessions
+
+
+#: What of a sidecar no index reads (the timeline): left out of the index memo.
+_TIMELINE = ("events", "fitted", "warnings")
+#: The index memo beside the manifest: what the indexes read of each sidecar (by the sidecar's inode, size and
+#: mtime), and the feed items and page cards they made (by what each is made of).
+INDEX_MEMO = ".audiogen-index.json"
+#: Bump when what the memo holds changes.
+INDEX_MEMO_FORMAT = 1
+
+
+def load_index_memo(out_dir: str | Path) -> dict:
+    """The output folder's index memo (empty when missing or unreadable: every sidecar is read)."""
+    try:
+        data = json.loads((Path(out_dir) / INDEX_MEMO).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != INDEX_MEMO_FORMAT:
+        return {}
+    return {k: v for k, v in data.items() if k != "format" and isinstance(v, dict)}
+
+
+def save_index_memo(out_dir: str | Path, memo: dict) -> None:
+    """Write the index memo (atomically; not when unchanged). Best effort: a memo that cannot be written (a
+    full disk) only means the next build reads every sidecar again, and the old one, if any, is removed."""
+    from audiogen.routine.errors import AudiogenError
+
+    text = json.dumps({"format": INDEX_MEMO_FORMAT, **memo}, ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":"))
+    path = Path(out_dir) / INDEX_MEMO
+    try:
+        write_if_changed(path, (text + "\n").encode("utf-8"))
+    except (AudiogenError, OSError):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def library_meta(sessions: list[dict], album: str | None = None, author: str | None = None) -> tuple[str, str]:
