@@ -9,6 +9,7 @@ import json
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -123,7 +124,13 @@ def test_an_unknown_key_is_shown_at_its_line_and_cleared_when_fixed(browser, edi
     page.keyboard.type("bogus: 1")
     line = ROUTINE[:at].count("\n") + 2  # the new line, 1-based
     marked = page.locator(f'#hl .l.err[data-line="{line}"] .inline-msg')
-    expect(marked).to_contain_text("unknown key 'bogus'", timeout=1000)
+    # "within a second" (250 ms debounce, then the check's round trip): measured and kept as an artefact,
+    # not asserted on the clock (a loaded CI machine may take longer; the rule is no timed asserts)
+    typed = time.perf_counter()
+    expect(marked).to_contain_text("unknown key 'bogus'", timeout=10000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "editor-error-latency.txt").write_text(f"{time.perf_counter() - typed:.3f} s from typing to the "
+                                                        "error shown at its line\n")
     expect(page.locator(f'#gutter .n.err[data-line="{line}"]')).to_have_count(1)
     # the same message `audiogen check` prints, location and all
     title = page.locator(f'#gutter .n.err[data-line="{line}"]').get_attribute("title")
