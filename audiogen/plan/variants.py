@@ -113,8 +113,10 @@ def fit_length(
     sound_ms: Callable[[str], int],
 ) -> tuple[Routine, Plan]:
     """The scaled routine (and its plan) whose length is `target_ms`: to the millisecond whenever some
-    setting of its silences reaches it (with a one-run hold or duration, every length from the speech
-    alone upwards), otherwise as close as it gets."""
+    setting of its silences reaches it (with a one-run hold, or the duration of a step that is not repeated,
+    every length from the speech alone upwards), otherwise as close as it gets. A repeated step's duration
+    is shared among its slots, so while its speech overflows them the length moves in jumps (some lengths
+    cannot be reached; `tests/test_exact.py` pins one)."""
 
     def plan_of(r: Routine) -> Plan:
         return plan_routine(r, speech_ms, sound_ms)
