@@ -163,16 +163,31 @@ def _own_phrases_library(root, n=3, engines=("espeak",) * 3):
 
 
 def test_a_routine_renders_as_soon_as_its_clips_are_made_not_after_the_whole_library(tmp_path, monkeypatch):
+    """On a worker with one thread, the first routine's render runs as soon as its clips are made, before
+    clips of later routines, not after the whole library's narration. Read from the worker's own task stream
+    (when each task started), not from the order the client reports results in: the client reports a
+    clip late whenever it is busy planning a session, so that order says little about the worker's."""
+    from distributed import Client, LocalCluster, get_task_stream
+
     lib = _own_phrases_library(tmp_path / "lib", n=3)
+    for i in (1, 2):  # later routines with enough clips to still be queued when the first one's render comes
+        steps = "".join(f"  - title: Step {j}\n    say: Routine {i}, phrase {j}.\n    duration: 3s\n"
+                        for j in range(16))
+        (lib / f"r{i}.yaml").write_text(f"title: Routine {i}\nvoice: {{engine: espeak}}\nsteps:\n{steps}")
     monkeypatch.setenv("AUDIOGEN_CACHE_DIR", str(tmp_path / "cache"))
     events = []
-    res = build([lib], BuildOptions(out_dir=tmp_path / "out", scheduler="local:1",
-                                    progress=lambda kind, info: events.append((kind, info))))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        with get_task_stream(client) as stream:
+            res = build([lib], BuildOptions(out_dir=tmp_path / "out", scheduler=cluster.scheduler_address,
+                                            progress=lambda kind, info: events.append((kind, info))))
     assert [r.status for r in res] == ["built"] * 3, [r.error for r in res]
-    kinds = [k for k, info in events if k == "session" or (k == "clip" and not info["hit"])]
-    assert kinds.count("clip") == 12 and kinds.count("session") == 3
-    # the first session was rendered (a higher-priority task) while clips of later routines were queued
-    assert kinds.index("session") < len(kinds) - 1 - kinds[::-1].index("clip")
+    started = sorted((min(s["start"] for s in t["startstops"] if s["action"] == "compute"), t["key"])
+                     for t in stream.data)
+    kinds = ["clip" if key.startswith("clip-") else "render" if key.startswith("render_remote") else "other"
+             for _, key in started]
+    assert kinds.count("clip") == 4 + 16 + 16 and kinds.count("render") == 3, kinds
+    assert kinds.index("render") < len(kinds) - 1 - kinds[::-1].index("clip"), kinds  # before the last clips
     sessions = [info for k, info in events if k == "session"]
     assert [s["done"] for s in sessions] == [1, 2, 3] and {s["total"] for s in sessions} == {3}
 
