@@ -116,3 +116,16 @@ def test_int16_into_a_reused_buffer_is_to_int16_exactly():
         assert int16_into(block, scratch, out).tobytes() == to_int16(block)
     wide = rng.normal(0, 0.8, 1000)  # float64 is scaled as to_int16 does it, in float64
     assert int16_into(wide, np.empty(1000, np.float32), np.empty(1000, "<i2")).tobytes() == to_int16(wide)
+
+
+def test_cache_clear_and_a_full_prune_take_the_level_records_too(tmp_path, monkeypatch, loads):
+    lib, cache = _library(tmp_path), tmp_path / "cache"
+    _build(lib, tmp_path / "out", cache, monkeypatch)
+    assert list((cache / "levels").glob("*/*.json"))
+    ClipCache(cache).prune(0)
+    assert not list((cache / "clips").glob("*/*.wav")) and not list((cache / "levels").glob("*/*.json"))
+    _build(lib, tmp_path / "out", cache, monkeypatch, force=True)
+    ClipCache(cache).prune(10**12)  # everything fits: nothing goes
+    assert list((cache / "levels").glob("*/*.json"))
+    ClipCache(cache).clear()
+    assert not (cache / "levels").exists()
