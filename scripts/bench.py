@@ -13,6 +13,9 @@
 The contract modes time whole processes (`audiogen build` through its command line, in a fresh interpreter)
 against a floor in the same run, alternating A B A B after a warm-up pair, and print each figure's median
 with its min-max spread and the ratio pair by pair: quote the medians; a wide spread says the machine was busy.
+The 1- and 2-hour rows are warm rebuilds: the clip cache also holds each session's level record
+(audio/levelmemo.py), so they skip the loudness pre-pass; the 12-hour row is a session built for the first
+time (its own audio), which measures it (about 0.5 s per audio hour).
 
 Each session is a routine of one-minute fixed steps (speech, counted repetitions, reminders, a cue)
 over a looping, ducked rain bed, built by `audiogen.build` in a fresh process with the clip cache

@@ -23,6 +23,39 @@ def to_int16(block: np.ndarray) -> bytes:
     return (np.clip(block, -1.0, 32767 / 32768) * 32768.0).astype("<i2").tobytes()
 
 
+def int16_into(block: np.ndarray, scratch: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """`to_int16(block)` written into `out` (int16, at least as long) through `scratch` (float32, the same):
+    the same samples, without a new array per step. Scaling by 2^15 is exact in float32, so scaling first
+    and clipping to the int16 range is clipping to [-1, 32767/32768] first; the cast truncates as astype does."""
+    n = len(block)
+    if block.dtype != np.float32:  # (float64 is clipped and scaled in float64, as to_int16 does)
+        out[:n] = np.frombuffer(to_int16(block), dtype="<i2")
+        return out[:n]
+    np.multiply(block, np.float32(32768.0), out=scratch[:n])
+    np.clip(scratch[:n], -32768.0, 32767.0, out=out[:n], casting="unsafe")
+    return out[:n]
+
+
+#: Bytes the pipe to an encoder may hold (Linux's F_SETPIPE_SZ; capped at /proc/sys/fs/pipe-max-size): the
+#: writer hands over a block in a few wake-ups instead of sixteen 64 KiB ones.
+PIPE_BYTES = 1 << 20
+
+
+def widen_pipe(fd: int, size: int = PIPE_BYTES) -> None:
+    """Ask the kernel for a `size`-byte pipe buffer on `fd` (Linux only; elsewhere, or refused, nothing)."""
+    import fcntl
+
+    setsz = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsz is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, setsz, size)
+
+
+#: Blocks queued for the writer: with one being written and one being made, the buffers an encode holds.
+QUEUE_BLOCKS = 4
+
+
 def encode_mp3(
     blocks: Iterable[np.ndarray],
     out_path: str | Path,
@@ -41,27 +74,47 @@ def encode_mp3(
     ]
     # its own process group: Ctrl-C reaches audiogen, which stops the encoder itself and removes its file
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
+    widen_pipe(proc.stdin.fileno())
     # A writer thread feeds the encoder while the next blocks are mixed: the two overlap on two cores.
-    # The queue is short, so memory stays at a few blocks whatever the session length.
-    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    # The queue is short, so memory stays at a few blocks whatever the session length; the int16 buffers
+    # go round (made once, handed back by the writer once written), so the encode allocates none per block.
+    pending: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_BLOCKS)
+    free: queue.Queue[np.ndarray] = queue.Queue()
     failure: list[BaseException] = []
 
     def writer() -> None:
+        data = None
         try:
             while (data := pending.get()) is not None:
-                if not failure:
-                    proc.stdin.write(data)
+                proc.stdin.write(memoryview(data).cast("B"))
+                free.put(data.base if data.base is not None else data)
             proc.stdin.close()
         except BaseException as e:  # BrokenPipe: ffmpeg died; its stderr says why
             failure.append(e)
-            while pending.get() is not None:
-                pass
+            while data is not None:  # the rest is dropped; the buffers go back, so the mixer never waits
+                free.put(data.base if data.base is not None else data)
+                data = pending.get()
 
     thread = threading.Thread(target=writer, name="mp3-writer", daemon=True)
     thread.start()
+    scratch: np.ndarray | None = None
+    made = 0  # int16 buffers made so far: at most QUEUE_BLOCKS + 2 of the largest block
     try:
         for block in blocks:
-            pending.put(to_int16(block))
+            n = len(block)
+            if scratch is None or len(scratch) < n:  # the first block (or a longer one): buffers of its size
+                scratch = np.empty(n, dtype=np.float32)
+                while not free.empty():
+                    free.get_nowait()
+                made = 0
+            if made < QUEUE_BLOCKS + 2 and free.empty():
+                buf = np.empty(len(scratch), dtype="<i2")
+                made += 1
+            else:
+                buf = free.get()
+                if len(buf) < n:  # one of the buffers from before a longer block: replaced
+                    buf = np.empty(len(scratch), dtype="<i2")
+            pending.put(int16_into(block, scratch, buf))
             if failure:
                 break
         pending.put(None)

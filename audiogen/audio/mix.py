@@ -100,15 +100,36 @@ class BedTrack:
 
     def _gain(self, idx: np.ndarray | range, amount: np.ndarray | None) -> np.ndarray:
         """The gain at `idx` given the duck `amount` there (None: not ducked)."""
-        g = np.full(len(idx), self.level, dtype=np.float32)
-        if amount is not None:
-            g *= np.exp(amount * np.float32(self.depth * np.log(10) / 20))
-        lo, hi = (idx[0], idx[-1]) if isinstance(idx, range) else (idx.min(), idx.max())
+        if amount is not None:  # level x e^(amount x depth), made in `amount`'s buffer (no temporaries)
+            np.multiply(amount, np.float32(self.depth * np.log(10) / 20), out=amount)
+            g = np.exp(amount, out=amount)
+            g *= self.level
+        else:
+            g = np.full(len(idx), self.level, dtype=np.float32)
+        if isinstance(idx, range):  # a block: the fades where they are under 1, a stretch at a time
+            b0, b1 = idx.start, idx.stop
+            if self.fade_in and b0 < self.fade_in:
+                self._ramp(g, b0, b0, min(b1, self.fade_in), lambda i: i / self.fade_in)
+            if self.fade_out and b1 - 1 >= self.total - self.fade_out:
+                self._ramp(g, b0, max(b0, self.total - self.fade_out), b1,
+                           lambda i: (self.total - i) / self.fade_out)
+            return g
+        lo, hi = idx.min(), idx.max()
         if self.fade_in and lo < self.fade_in:
             g *= np.clip(np.asarray(idx) / self.fade_in, 0.0, 1.0).astype(np.float32)
         if self.fade_out and hi >= self.total - self.fade_out:
             g *= np.clip((self.total - np.asarray(idx)) / self.fade_out, 0.0, 1.0).astype(np.float32)
         return g
+
+    #: Samples of a fade computed at a time (its float64 ramp for a whole block would be 7 MB of temporaries).
+    RAMP_CHUNK = 1 << 16
+
+    def _ramp(self, g: np.ndarray, b0: int, lo: int, hi: int, fade) -> None:
+        """g (the gain from sample b0 on) times clip(fade(i), 0, 1) for the samples i in [lo, hi): the same
+        numbers as over the whole block (elsewhere the clipped fade is 1)."""
+        for c0 in range(lo, hi, self.RAMP_CHUNK):
+            c1 = min(hi, c0 + self.RAMP_CHUNK)
+            g[c0 - b0 : c1 - b0] *= np.clip(fade(np.arange(c0, c1)), 0.0, 1.0).astype(np.float32)
 
     def block(self, b0: int, b1: int) -> np.ndarray:
         """Bed samples [b0, b1) of the session."""
@@ -240,8 +261,13 @@ def mix_blocks(
 
 
 def mixdown(voice: np.ndarray, under: np.ndarray | None, gain_db: float, bed_gain_db: float) -> np.ndarray:
-    """Voice plus bed, `bed_gain_db` on the bed and `gain_db` on both (may reuse `voice`'s buffer)."""
-    out = voice if under is None else voice + (under * np.float32(10 ** (bed_gain_db / 20)) if bed_gain_db else under)
+    """Voice plus bed, `bed_gain_db` on the bed and `gain_db` on both, in `voice`'s buffer (`under`'s is used
+    too): a block's mix makes no new array."""
+    out = voice
+    if under is not None:
+        if bed_gain_db:
+            under *= np.float32(10 ** (bed_gain_db / 20))
+        out += under
     if gain_db:
         out *= np.float32(10 ** (gain_db / 20))
     return out

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from audiogen.audio import sounds, tones
+from audiogen.audio import levelmemo, sounds, tones
 from audiogen.audio.checks import Finding, bed_under_speech, session_checks
 from audiogen.audio.encode import encode_mp3
 from audiogen.audio.leveling import PEAK_CEILING_DB, LevelPlan, level_session, session_energies
@@ -55,28 +55,35 @@ def load_bed(routine: Routine, loudness_mode: str = "speech") -> Bed | None:
     if bg is None:
         return None
     ref = bg.track
-    if is_builtin(ref, "ambience"):
-        loop = sounds.ambience(ref)  # generated to loop exactly
+    if is_builtin(ref, "ambience"):  # generated to loop exactly; in speech mode a copy of our own, scaled in place
+        loop = sounds.ambience_copy(ref) if loudness_mode == "speech" else sounds.ambience(ref)
     else:  # a user's file: crossfade its seam
         raw = sounds.load_sound_file(resolve_path(ref, routine.base_dir))
         loop = sounds.make_loop(sounds.normalize_rms(raw, SPEECH_LUFS))
     if loudness_mode == "speech":
-        loop = at_voice_level(loop)
+        loop = at_voice_level(loop, in_place=True)
     return Bed(loop, bg.volume, bg.duck, bg.fade_in, bg.fade_out)
 
 
-def at_voice_level(loop: np.ndarray) -> np.ndarray:
+def at_voice_level(loop: np.ndarray, in_place: bool = False) -> np.ndarray:
     """The loop scaled to the loudness speech clips are levelled to (SPEECH_LUFS, K-weighted like them),
     so `background.volume: -20 dB` puts the bed 20 dB under the voice as a loudness meter hears it (by RMS
-    a rain bed measured about 3 LU louder than written); peaks stay under 0.98."""
+    a rain bed measured about 3 LU louder than written); peaks stay under 0.98. `in_place`: `loop` (float32,
+    writable) may be scaled where it is."""
     meter = LoudnessMeter()
-    tiled = np.tile(loop, max(1, -(-4 * INTERNAL_RATE // max(1, len(loop)))))  # at least 4 s to gate
+    reps = max(1, -(-4 * INTERNAL_RATE // max(1, len(loop))))  # at least 4 s to gate
+    tiled = np.tile(loop, reps) if reps > 1 else loop  # (only read: a loop long enough is not copied)
     for i in range(0, len(tiled), 5 * INTERNAL_RATE):  # in blocks: a 30 s loop at once costs 40 MB of transforms
         meter.add(tiled[i : i + 5 * INTERNAL_RATE])
     lufs = meter.integrated()
     if not np.isfinite(lufs):
         return loop
-    y = np.asarray(loop, dtype=np.float32) * np.float32(10 ** ((SPEECH_LUFS - lufs) / 20))
+    scale = np.float32(10 ** ((SPEECH_LUFS - lufs) / 20))
+    if in_place and loop.dtype == np.float32 and loop.flags.writeable:  # `in_place`: the caller's to overwrite
+        y = loop
+        y *= scale
+    else:
+        y = np.asarray(loop, dtype=np.float32) * scale
     peak = float(np.max(np.abs(y))) if len(y) else 0.0
     return y * np.float32(0.98 / peak) if peak > 0.98 else y
 
@@ -133,7 +140,8 @@ class SessionAudio:
             return self.cues[event.sound]
         if event.tempo != 1.0:  # a `fit: true` step: faster, pitch kept, no longer than its planned slot
             return fitted_clip(self.clips, event.clip, event.tempo)[: ms_to_samples(event.length_ms)]
-        x = self.clips[event.clip].astype(np.float32) / 32768.0
+        x = self.clips[event.clip].astype(np.float32)
+        x /= np.float32(32768.0)  # in place: the same samples as a division into a new array
         if event.role in ON_TIME_ROLES:
             return heard_at(x, ms_to_samples(SPEECH_LEAD_MS))
         return x
@@ -220,18 +228,26 @@ def render_audio(audio: SessionAudio, mp3_path: Path, cancel: threading.Event | 
     """
     plan, settings, bed = audio.plan, audio.settings, audio.bed
     ceiling = 10 ** (PEAK_CEILING_DB / 20)
-    level = LevelPlan()
-    if settings.loudness is not None:
-        level = level_session(plan, audio.load, bed, settings.loudness, mode=settings.loudness_mode)
-    # The bed check needs the per-100-ms energies (the leveller's, or unlevelled the voice alone once more;
-    # the bed is analytic): taken now, so they are let go before the encode (7 MB for 12 hours)
-    energies = level.energies
-    if energies is None and bed is not None:
-        energies = session_energies(plan, audio.load, bed)
-    early = (bed_under_speech(plan, energies[0], energies[1], level.bed_gain_db, settings.loudness_mode)
-             if bed is not None else [])
-    level.energies = energies = None
-    give_back_memory()
+    # a rebuild of the same mix reads the leveller's answer back instead of measuring again (levelmemo.py)
+    memo = levelmemo.level_key(audio, PEAK_CEILING_DB)
+    kept = levelmemo.recall(memo)
+    if kept is not None:
+        level, early = kept
+        give_back_memory()  # what planning and the bed's levelling left free (a 30 s loop's transforms)
+    else:
+        level = LevelPlan()
+        if settings.loudness is not None:
+            level = level_session(plan, audio.load, bed, settings.loudness, mode=settings.loudness_mode)
+        # The bed check needs the per-100-ms energies (the leveller's, or unlevelled the voice alone once more;
+        # the bed is analytic): taken now, so they are let go before the encode (7 MB for 12 hours)
+        energies = level.energies
+        if energies is None and bed is not None:
+            energies = session_energies(plan, audio.load, bed)
+        early = (bed_under_speech(plan, energies[0], energies[1], level.bed_gain_db, settings.loudness_mode)
+                 if bed is not None else [])
+        level.energies = energies = None
+        levelmemo.remember(memo, level, early)
+        give_back_memory()
     # the limiter turns down the peaks the gain pushes over the ceiling (a bed swell under a word)
     stats = LimiterStats()
     mix = _unless(cancel, limit_stream(mix_blocks(plan, audio.load, bed, gain_db=level.gain_db,
@@ -319,8 +335,9 @@ def render_outputs(audio: SessionAudio, outputs: Outputs, cancel: threading.Even
 
     plan, settings, bed = audio.plan, audio.settings, audio.bed
     ceiling = 10 ** (PEAK_CEILING_DB / 20)
-    level = LevelPlan()
-    if settings.loudness is not None:
+    kept = levelmemo.recall(levelmemo.level_key(audio, PEAK_CEILING_DB))  # what render_audio kept, if it did
+    level = kept[0] if kept is not None else LevelPlan()
+    if kept is None and settings.loudness is not None:
         level = level_session(plan, audio.load, bed, settings.loudness, mode=settings.loudness_mode)
     final = LoudnessMeter() if level.predicted is None else None
     enc = {"bitrate": settings.bitrate, "channels": settings.channels, "sample_rate": settings.sample_rate}

@@ -66,6 +66,19 @@ def ambience(name: str, rate: int = INTERNAL_RATE) -> np.ndarray:
     return _cached_ambience(name, _check_rate(rate))
 
 
+def ambience_copy(name: str, rate: int = INTERNAL_RATE) -> np.ndarray:
+    """`ambience(name)` as a writable array of the caller's own, not kept here: what a render scales in
+    place and lets go (the kept read-only one would stay beside it, 5 MB, for the whole render)."""
+    name = _check_name(name, AMBIENCES, "ambience")
+    rate = _check_rate(rate)
+    if _cached_ambience.cache_info().currsize:  # kept already (this process used it): a copy of it
+        return np.array(_cached_ambience(name, rate))
+    try:
+        return np.ascontiguousarray(np.load(_stored_ambience_path(name, rate), allow_pickle=False), np.float32)
+    except (OSError, ValueError):
+        return np.array(_cached_ambience(name, rate))  # made (and stored) once
+
+
 def cue(name: str, rate: int = INTERNAL_RATE) -> np.ndarray:
     """A built-in cue sound: read-only float32 mono, a few ms of attack, decaying to exact silence."""
     name = _check_name(name, CUES, "cue")

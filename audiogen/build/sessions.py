@@ -70,11 +70,42 @@ def tag_info(job: Job, routine: Routine, config: LibraryConfig, timeline: dict, 
                    length_ms=int(timeline["length_ms"]), language=routine.language)
 
 
+class _Later(threading.Thread):
+    """A function run in a thread of its own, its result (or its exception) taken with `result()`."""
+
+    def __init__(self, fn, *args) -> None:
+        super().__init__(name="side-files", daemon=True)
+        self.fn, self.args, self.value, self.error = fn, args, None, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.value = self.fn(*self.args)
+        except BaseException as e:  # handed to whoever takes the result
+            self.error = e
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config: LibraryConfig,
                  options: BuildOptions) -> Prepared:
-    """Plan the session, check it, and write its cover and lyrics (on the client)."""
+    """Plan the session, check it, and write its cover and lyrics (on the client).
+
+    A cover to draw is drawn in a thread from the start (Pillow lets the GIL go for most of its ~0.3 s)
+    while this one plans and loads the bed, and is taken before the render: it no longer waits in line
+    before the encoder starts, and its memory is let go before the mix's is taken."""
     r = job.result
     routine = job.routine
+    drawn = None
+    if not routine.cover:
+        from audiogen.publish.cover import make_cover_and_thumbnail
+
+        drawn = _Later(make_cover_and_thumbnail, job.title, config.album or routine.artist or config.author
+                       or "audiogen")
     settings = session_output(settings, routine)
     r.engine, r.voice = narration.engine, narration.voice
     r.synthesized, r.cache_hits, r.notes = narration.synthesized, narration.cache_hits, list(narration.notes)
@@ -100,7 +131,7 @@ def prepare_job(job: Job, narration: Narration, settings: OutputSettings, config
     timeline = plan.to_dict()
     tags = tag_info(job, routine, config, timeline, job.first_built)
     bed = load_bed(routine, settings.loudness_mode)  # one that does not decode fails before anything is written
-    files = side_files(job, routine, timeline, tags)
+    files = side_files(job, routine, timeline, tags, drawn=drawn)
     return Prepared(routine, plan, SessionAudio(plan, None, cues, bed, settings), tags, files, options.strict)
 
 
@@ -246,11 +277,13 @@ def cover_warning(job: Job, routine: Routine, tags) -> str | None:
             "titles: pip install 'audiogen[cjk]'); or give the routine a cover: image")
 
 
-def side_files(job: Job, routine: Routine, plan: Plan | dict, tags, keep_cover: bool = False) -> dict[str, bytes]:
+def side_files(job: Job, routine: Routine, plan: Plan | dict, tags, keep_cover: bool = False,
+               drawn: _Later | None = None) -> dict[str, bytes]:
     """Cover art (the routine's own image, or one drawn for it) and its thumbnail (`<slug>.thumb.jpg`, for
     the page's list), synced lyrics (.lrc) and transcripts (.vtt, .srt), as bytes by file name. `plan`: the
     plan, or its timeline dict (a retag has the sidecar's). `keep_cover`: a drawn cover already beside the
-    MP3 is kept when it is the same drawing (title, library, audiogen version), not drawn again.
+    MP3 is kept when it is the same drawing (title, library, audiogen version), not drawn again. `drawn`: that
+    drawing (cover and thumbnail) already being made (`make_cover_and_thumbnail` in a thread), if it is this one.
 
     The cover also goes into the MP3's tags, so it is made before rendering; the files are written after.
     """
@@ -265,17 +298,21 @@ def side_files(job: Job, routine: Routine, plan: Plan | dict, tags, keep_cover: 
         except OSError as e:
             raise RoutineError(f"cannot read cover image {src}: {e.strerror or e}", path=str(job.source),
                                field="cover") from None
-        ext = ".jpg" if src.suffix.lower() in (".jpg", ".jpeg") else ".png"
+        ext, made = (".jpg" if src.suffix.lower() in (".jpg", ".jpeg") else ".png"), None
         tags.cover_mime = "image/jpeg" if ext == ".jpg" else "image/png"
+    elif drawn is not None and drawn.args == (job.title, tags.album or tags.artist) and not keep_cover:
+        (data, made), ext = drawn.result(), ".png"
+        if problem := cover_warning(job, routine, tags):
+            job.result.warnings.append(problem)
     else:
-        data, ext = _drawn_cover(job.result.mp3.parent / f"{job.slug}.png" if keep_cover else None, job.title,
-                                 tags.album or tags.artist)
+        data, ext, made = _drawn_cover(job.result.mp3.parent / f"{job.slug}.png" if keep_cover else None,
+                                       job.title, tags.album or tags.artist)
         if problem := cover_warning(job, routine, tags):
             job.result.warnings.append(problem)
     tags.cover_png = data
     files = {f"{job.slug}{ext}": data}
     try:
-        thumb, thumb_ext = make_thumbnail(data)
+        thumb, thumb_ext = made or make_thumbnail(data)
         files[f"{job.slug}.thumb{thumb_ext}"] = thumb
     except (OSError, ValueError):  # a cover Pillow cannot read: the page shows it full size
         pass
@@ -365,16 +402,17 @@ def retag_job(job: Job, settings: OutputSettings, config: LibraryConfig, manifes
     return True
 
 
-def _drawn_cover(path: Path | None, title: str, subtitle: str | None) -> tuple[bytes, str]:
-    """The cover drawn for a session: the one already beside it when it is that drawing (a retag for a new
-    track total keeps it), else drawn anew."""
-    from audiogen.publish.cover import cover_matches, make_cover
+def _drawn_cover(path: Path | None, title: str, subtitle: str | None) -> tuple[bytes, str, tuple | None]:
+    """The cover drawn for a session, and its thumbnail when drawn with it: the one already beside it when it
+    is that drawing (a retag for a new track total keeps it; no thumbnail then), else drawn anew."""
+    from audiogen.publish.cover import cover_matches, make_cover_and_thumbnail
 
     try:
         data = path.read_bytes() if path is not None else b""
         if data and cover_matches(data, title, subtitle):
-            return data, ".png"
+            return data, ".png", None
     except OSError:
         pass
-    return make_cover(title, subtitle), ".png"
+    png, thumb = make_cover_and_thumbnail(title, subtitle)
+    return png, ".png", thumb
 

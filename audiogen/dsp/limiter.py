@@ -114,7 +114,7 @@ def limit_stream(blocks: Iterable[np.ndarray], ceiling: float, window_ms: float 
         start, end = len(hist), max(len(hist), len(seg) - ctx)
         if end > start:
             out = seg[start:end]
-            if float(np.max(np.abs(seg))) > ceiling:
+            if max(float(seg.max()), -float(seg.min())) > ceiling:  # the peak, without an array of |seg|
                 gain = gain_curve(seg, ceiling, window_ms)[start:end]
                 if stats is not None:
                     stats._note(emitted, out, gain)

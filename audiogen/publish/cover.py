@@ -52,13 +52,22 @@ def _gradient(size: int, hue: float) -> Image.Image:
     top = _rgb(hue, 0.46, 0.38)
     bottom = _rgb(hue + 0.08, 0.24, 0.42)
     ramp = np.linspace(0.0, 1.0, size, dtype=np.float64)
-    t = (ramp[:, None] * 0.7 + ramp[None, :] * 0.3)[..., None]  # mostly vertical, a little diagonal
-    # a faint glow behind the title
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / max(1, size - 1)
-    glow = np.exp(-(((xx - 0.5) ** 2) + ((yy - 0.45) ** 2)) / 0.08)[..., None] * 0.10
-    pixels = top * (1 - t) + bottom * t
-    pixels = pixels + (255 - pixels) * glow
-    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB")
+    xx = np.arange(size, dtype=np.float64)[None, :] / max(1, size - 1)
+    out = np.empty((size, size, 3), dtype=np.uint8)
+    for r0 in range(0, size, _GRADIENT_ROWS):  # a few rows at a time: the same numbers, a seventh of the memory
+        r1 = min(size, r0 + _GRADIENT_ROWS)
+        t = (ramp[r0:r1, None] * 0.7 + ramp[None, :] * 0.3)[..., None]  # mostly vertical, a little diagonal
+        # a faint glow behind the title
+        yy = np.arange(r0, r1, dtype=np.float64)[:, None] / max(1, size - 1)
+        glow = np.exp(-(((xx - 0.5) ** 2) + ((yy - 0.45) ** 2)) / 0.08)[..., None] * 0.10
+        pixels = top * (1 - t) + bottom * t
+        pixels = pixels + (255 - pixels) * glow
+        out[r0:r1] = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    return Image.fromarray(out, "RGB")
+
+
+#: Rows of the gradient computed at a time.
+_GRADIENT_ROWS = 48
 
 
 #: Weight of the title in the variable Noto Sans (400 regular .. 900 black): a little heavier than
@@ -209,6 +218,27 @@ def make_cover(title: str, subtitle: str | None, size: int = DEFAULT_SIZE) -> by
 
     Deterministic: the same arguments always give the same bytes.
     """
+    return _cover_png(*_draw_cover(title, subtitle, size))
+
+
+def make_cover_and_thumbnail(title: str, subtitle: str | None, size: int = DEFAULT_SIZE
+                             ) -> tuple[bytes, tuple[bytes, str]]:
+    """`make_cover(...)` and `make_thumbnail(make_cover(...))`, the same bytes, from one drawing: the
+    thumbnail is made from the drawn image itself (a PNG gives back exactly its pixels) instead of
+    decoding the PNG again, which would hold a second full-size copy."""
+    img, title, subtitle = _draw_cover(title, subtitle, size)
+    png = _cover_png(img, title, subtitle)
+    img.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
+    return png, _jpeg_thumbnail(img)
+
+
+def _cover_png(img: Image.Image, title: str, subtitle: str | None) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False, compress_level=6, pnginfo=_png_text(title, subtitle))
+    return buf.getvalue()
+
+
+def _draw_cover(title: str, subtitle: str | None, size: int) -> tuple[Image.Image, str, str | None]:
     if size < 64:
         raise ValueError(f"cover size {size} px is too small")
     title = " ".join((title or "").split()) or "Untitled"
@@ -239,10 +269,7 @@ def make_cover(title: str, subtitle: str | None, size: int = DEFAULT_SIZE) -> by
             rule_drawn = True
         draw.text((size / 2, y + lh / 2), text, font=f, fill=colour, anchor="mm")
         y += lh
-
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False, compress_level=6, pnginfo=_png_text(title, subtitle))
-    return buf.getvalue()
+    return img, title, subtitle
 
 
 def _png_text(title: str, subtitle: str | None) -> PngInfo:
@@ -290,10 +317,15 @@ def make_thumbnail(data: bytes, size: int = THUMB_SIZE) -> tuple[bytes, str]:
         src.load()
         img = src.convert("RGBA") if _has_alpha(src) else src.convert("RGB")
     img.thumbnail((size, size), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
     if img.mode == "RGBA":
+        buf = io.BytesIO()
         img.save(buf, format="PNG", optimize=True)
         return buf.getvalue(), ".png"
+    return _jpeg_thumbnail(img)
+
+
+def _jpeg_thumbnail(img: Image.Image) -> tuple[bytes, str]:
+    buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=85, optimize=True, progressive=False)
     return buf.getvalue(), ".jpg"
 

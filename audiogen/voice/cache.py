@@ -250,10 +250,25 @@ class ClipCache:
                 kept, size = kept + 1, size + nbytes
                 continue
             removed, freed = removed + 1, freed + nbytes
+        if full:  # the leveller's records (audio/levelmemo.py) go with the clips they were measured on
+            bounds = [u for u, _, p in entries if p.exists()] + ([since] if since is not None else [])
+            self._prune_levels(min(bounds) if bounds else None)
         return PruneResult(removed, freed, kept, size, busy)
 
+    def _prune_levels(self, before_ns: int | None) -> None:
+        """Remove the level records (`<root>/levels/`, under 1 KB each) last used before `before_ns`, or all
+        of them (None): a record outliving its clips would only be read for a session whose clips are made
+        again, which gives them the same keys, so it is never wrong, only kept too long."""
+        for p in (self.root / "levels").glob("*/*.json"):
+            try:
+                if before_ns is None or p.stat().st_mtime_ns < before_ns:
+                    p.unlink()
+            except OSError:
+                continue
+
     def clear(self) -> int:
-        """Delete every cached clip; returns how many were removed."""
+        """Delete every cached clip (and the leveller's records); returns how many clips were removed."""
         n = self.info().clips
         shutil.rmtree(self.root / "clips", ignore_errors=True)
+        shutil.rmtree(self.root / "levels", ignore_errors=True)
         return n
