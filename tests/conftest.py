@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import stat
 import subprocess
 import textwrap
 from pathlib import Path
@@ -168,3 +169,27 @@ def readme_example(_isolated, tmp_path_factory):
     from examplekit import run_readme_python
 
     return run_readme_python(tmp_path_factory.mktemp("readme-example"))
+
+
+@pytest.fixture
+def encodes(tmp_path, monkeypatch):
+    """A function returning how many MP3 encoders ffmpeg started since the fixture began (and since the
+    last call): the bundled ffmpeg behind a wrapper script that logs its arguments."""
+    real = ffmpeg_exe()
+    log = tmp_path / "ffmpeg.log"
+    log.write_text("")
+    wrapper = tmp_path / "ffmpeg-wrapper"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(wrapper))
+    ffmpeg_exe.cache_clear()
+    seen = [0]
+
+    def count() -> int:
+        lines = [ln for ln in log.read_text().splitlines() if "libmp3lame" in ln]
+        new, seen[0] = len(lines) - seen[0], len(lines)
+        return new
+
+    yield count
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
+    ffmpeg_exe.cache_clear()

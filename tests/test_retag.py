@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from pathlib import Path
 
 import eyed3
 import feedparser
-import pytest
 import requests
 import responses
 from buildkit import make_library
@@ -19,31 +17,6 @@ from mutagen.id3 import ID3
 
 from audiogen.build.jobs import BuildOptions
 from audiogen.build.pipeline import build
-from audiogen.dsp.ffmpeg import ffmpeg_exe
-
-
-@pytest.fixture
-def encodes(tmp_path, monkeypatch):
-    """A function returning how many MP3 encoders ffmpeg started since the fixture began (and since the
-    last call): the bundled ffmpeg behind a wrapper script that logs its arguments."""
-    real = ffmpeg_exe()
-    log = tmp_path / "ffmpeg.log"
-    log.write_text("")
-    wrapper = tmp_path / "ffmpeg-wrapper"
-    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(wrapper))
-    ffmpeg_exe.cache_clear()
-    seen = [0]
-
-    def count() -> int:
-        lines = [ln for ln in log.read_text().splitlines() if "libmp3lame" in ln]
-        new, seen[0] = len(lines) - seen[0], len(lines)
-        return new
-
-    yield count
-    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
-    ffmpeg_exe.cache_clear()
 
 
 def id3v2_size(data: bytes) -> int:

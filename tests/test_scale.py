@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import wave
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import pytest
 
 from audiogen.build.jobs import BuildOptions
 from audiogen.build.pipeline import build
-from audiogen.dsp.ffmpeg import ffmpeg_exe
 from audiogen.publish.feed import feed_xml
 from audiogen.publish.page import index_html
 from audiogen.publish.sessions import collect_sessions
@@ -46,27 +44,6 @@ def write(lib: Path, i: int, step: str = "Only", seconds: int = 3, cue: str | No
     return path
 
 
-@pytest.fixture
-def encodes(tmp_path, monkeypatch):
-    """How many MP3 encoders ffmpeg started since the last call (a wrapper script logs each start)."""
-    real = ffmpeg_exe()
-    log = tmp_path / "ffmpeg.log"
-    log.write_text("")
-    wrapper = tmp_path / "ffmpeg-wrapper"
-    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(wrapper))
-    ffmpeg_exe.cache_clear()
-    seen = [0]
-
-    def count() -> int:
-        lines = [ln for ln in log.read_text().splitlines() if "libmp3lame" in ln]
-        new, seen[0] = len(lines) - seen[0], len(lines)
-        return new
-
-    yield count
-    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
-    ffmpeg_exe.cache_clear()
 
 
 @pytest.fixture
