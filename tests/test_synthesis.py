@@ -77,6 +77,15 @@ class SineEngine:
         if voice.name:  # a log file: one line per synthesis, whichever process made it
             with open(voice.name, "a") as f:
                 f.write(f"{os.getpid()}\t{text}\n")
+            # a process's first phrase waits (20 s at most) until another process has one too: on a
+            # loaded machine the first worker could otherwise narrate everything before the second is
+            # ready, and "both workers had work" would depend on timing, not on how the pool hands it out
+            if not hasattr(self, "_met"):
+                self._met = True
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and len({ln.split("\t")[0] for ln in
+                                                           open(voice.name).read().splitlines()}) < 2:
+                    time.sleep(0.01)
         rate = 16000
         t = np.arange(4000 + 200 * len(text)) / rate
         freq = 200 + zlib.crc32(text.encode()) % 400
