@@ -11,7 +11,7 @@ import eyed3
 import pytest
 from buildkit import make_library
 from mutagen.id3 import ID3
-from test_retag import audio_frames, encodes  # noqa: F401 - the fixture
+from test_retag import audio_frames
 
 from audiogen.build.jobs import BuildOptions
 from audiogen.build.pipeline import build
