@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from audiogen._version import __version__
 from audiogen.publish.formats import media_type
 from audiogen.publish.sessions import (
     CHAPTERS_SUFFIX,
@@ -336,6 +337,15 @@ def _utc(mtime: float) -> datetime:
     return datetime.fromtimestamp(int(mtime), tz=UTC)
 
 
+def _file_stamp(path: Path) -> list[int] | None:
+    """A file's inode, size and mtime (written atomically, a new file is a new inode); None when missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
 def write_library_cover(out_dir: str | Path, album: str, author: str | None) -> Path:
     """The channel art, drawn again only when the album, author or audiogen version changed."""
     from audiogen.publish.cover import cover_matches, make_cover
@@ -351,15 +361,32 @@ def write_library_cover(out_dir: str | Path, album: str, author: str | None) -> 
 
 
 def write_feed(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None,
-               base_url: str | None = None, feed: Any = None, fragments: dict | None = None) -> Path:
+               base_url: str | None = None, feed: Any = None, fragments: dict | None = None,
+               chapters: dict | None = None) -> Path:
     """`feed.xml`, each session's `<slug>.chapters.json` and the channel art `library_cover.png`.
-    `feed` and `fragments`: as for `feed_xml`."""
+    `feed` and `fragments`: as for `feed_xml`. `chapters`: the chapters files written by an earlier call
+    (file name -> [hash of the chapters, [inode, size, mtime_ns] of the file]; updated to this call's): a
+    file whose chapters and stat are both unchanged is neither serialised nor read back."""
     out_dir = Path(out_dir)
     album, author = library_meta(sessions, album, author)
+    kept: dict[str, list] = {}
     for s in sessions:
         if s["chapters"]:
+            name = chapters_file(s)
+            key = None
+            if chapters is not None:
+                key = hashlib.sha256(json.dumps([__version__, s["chapters"]], sort_keys=True,
+                                                ensure_ascii=False, default=str).encode()).hexdigest()
+                if chapters.get(name) == [key, _file_stamp(out_dir / name)]:
+                    kept[name] = chapters[name]
+                    continue
             data = json.dumps(chapters_json(s), indent=1, ensure_ascii=False) + "\n"
-            write_if_changed(out_dir / chapters_file(s), data.encode("utf-8"))
+            write_if_changed(out_dir / name, data.encode("utf-8"))
+            if key is not None:
+                kept[name] = [key, _file_stamp(out_dir / name)]
+    if chapters is not None:
+        chapters.clear()
+        chapters.update(kept)
     write_library_cover(out_dir, album, author)
     path = out_dir / FEED
     write_if_changed(path, feed_xml(sessions, album, author, base_url, feed=feed, fragments=fragments).encode("utf-8"))

@@ -27,7 +27,8 @@ def write_indexes(out_dir: str | Path, album: str | None, author: str | None,
     memo = load_index_memo(out_dir)
     sessions = collect_sessions(out_dir, memo.setdefault("sidecars", {}))
     write_m3u8(out_dir, sessions, album, author)
-    write_feed(out_dir, sessions, album, author, base_url, feed, fragments=memo.setdefault("feed", {}))
+    write_feed(out_dir, sessions, album, author, base_url, feed, fragments=memo.setdefault("feed", {}),
+               chapters=memo.setdefault("chapters", {}))
     write_index_html(out_dir, sessions, album, author, fragments=memo.setdefault("page", {}))
     write_web_app(out_dir, sessions, album, author)
     save_index_memo(out_dir, memo)

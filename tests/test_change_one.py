@@ -1,0 +1,84 @@
+"""Changing one session of a library (issue 16, item 3): the indexes re-serialise only what changed, and
+write the same bytes as rendering everything afresh. Counted (calls of the serialisers), never timed."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+import audiogen.publish.feed as feed
+from audiogen.publish.feed import chapters_file, chapters_json
+from audiogen.publish.indexes import write_indexes
+from audiogen.publish.sessions import collect_sessions
+from tests.test_indexes import ALBUM, AUTHOR, add_session
+
+
+@pytest.fixture
+def serialised(monkeypatch):
+    """The chapters files serialised since the last call (by the session's slug)."""
+    slugs: list[str] = []
+    real = feed.chapters_json
+
+    def spy(session):
+        slugs.append(session["slug"])
+        return real(session)
+
+    monkeypatch.setattr(feed, "chapters_json", spy)
+
+    def taken() -> list[str]:
+        out = sorted(slugs)
+        slugs.clear()
+        return out
+
+    return taken
+
+
+def fresh_chapters(out, slug: str) -> str:
+    session = next(s for s in collect_sessions(out) if s["slug"] == slug)
+    return json.dumps(chapters_json(session), indent=1, ensure_ascii=False) + "\n"
+
+
+def test_unchanged_chapters_files_are_not_serialised_again(tmp_path, serialised):
+    out = tmp_path / "out"
+    for i, slug in enumerate(("a", "b", "c")):
+        add_session(out, slug, f"Session {slug}", track=i + 1, chapters=[("Intro", 0), (f"Step {slug}", 900)])
+    write_indexes(out, ALBUM, AUTHOR)
+    assert serialised() == ["a", "b", "c"]
+    feed_bytes = (out / "feed.xml").read_bytes()
+
+    write_indexes(out, ALBUM, AUTHOR)  # nothing changed: no chapters file serialised, none rewritten
+    assert serialised() == [] and (out / "feed.xml").read_bytes() == feed_bytes
+
+    add_session(out, "b", "Session b", track=2, chapters=[("Intro", 0), ("Changed", 1100)])
+    write_indexes(out, ALBUM, AUTHOR)
+    assert serialised() == ["b"]
+    assert (out / chapters_file({"slug": "b"})).read_text("utf-8") == fresh_chapters(out, "b")
+    assert [c["title"] for c in json.loads((out / "b.chapters.json").read_text())["chapters"]] == ["Intro", "Changed"]
+
+    (out / "a.chapters.json").unlink()  # a deleted file is written again
+    (out / "c.chapters.json").write_text("edited by hand\n")  # and one edited by hand
+    write_indexes(out, ALBUM, AUTHOR)
+    assert serialised() == ["a", "c"]
+    for slug in ("a", "b", "c"):
+        assert (out / f"{slug}.chapters.json").read_text("utf-8") == fresh_chapters(out, slug)
+
+
+def test_a_memo_without_chapters_writes_the_same_files(tmp_path, serialised):
+    out = tmp_path / "out"
+    add_session(out, "a", "Session a", chapters=[("Intro", 0), ("Two", 800)])
+    write_indexes(out, ALBUM, AUTHOR)
+    first = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".audiogen-index.json"}
+    memo = out / ".audiogen-index.json"
+    data = json.loads(memo.read_text("utf-8"))
+    assert "a.chapters.json" in data["chapters"]
+    del data["chapters"]  # a memo an earlier audiogen wrote
+    memo.write_text(json.dumps(data))
+    serialised()
+    write_indexes(out, ALBUM, AUTHOR)
+    assert serialised() == ["a"]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".audiogen-index.json"} == first
+    os.utime(out / "a.chapters.json", ns=(1, 1))  # touched: its stat no longer matches, written again
+    write_indexes(out, ALBUM, AUTHOR)
+    assert serialised() == ["a"]
