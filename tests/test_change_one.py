@@ -82,3 +82,45 @@ def test_a_memo_without_chapters_writes_the_same_files(tmp_path, serialised):
     os.utime(out / "a.chapters.json", ns=(1, 1))  # touched: its stat no longer matches, written again
     write_indexes(out, ALBUM, AUTHOR)
     assert serialised() == ["a"]
+
+
+def test_the_indexes_stat_through_one_listing(tmp_path, monkeypatch):
+    """Rewriting the indexes of an unchanged folder looks at its files through one listing: the `Path.stat`
+    calls do not grow with the sessions (each sidecar, MP3, cover and thumbnail was stat'ed up to three times)."""
+    from pathlib import Path
+
+    calls: list[str] = []
+    real = Path.stat
+
+    def spy(self, *a, **k):
+        calls.append(self.name)
+        return real(self, *a, **k)
+
+    def count(n: int) -> int:
+        out = tmp_path / f"out{n}"
+        for i in range(n):
+            add_session(out, f"s{i}", f"Session {i}", track=i + 1)
+        write_indexes(out, ALBUM, AUTHOR)
+        monkeypatch.setattr(Path, "stat", spy)
+        calls.clear()
+        write_indexes(out, ALBUM, AUTHOR)
+        monkeypatch.setattr(Path, "stat", real)
+        return len([c for c in calls if c.startswith("s")])
+
+    assert count(2) == count(5) == 0
+
+
+def test_symlinked_files_are_listed_as_their_targets(tmp_path):
+    out = tmp_path / "out"
+    add_session(out, "a", "Session a", track=1)
+    add_session(out, "b", "Session b", track=2)
+    real = tmp_path / "elsewhere.mp3"
+    (out / "b.mp3").rename(real)
+    (out / "b.mp3").symlink_to(real)  # an MP3 that is a symlink to a file: listed, with the file's size
+    (out / "a.png").unlink()
+    (out / "a.png").symlink_to(tmp_path / "missing.png")  # a dangling cover: dropped, as a missing one is
+    write_indexes(out, ALBUM, AUTHOR)
+    sessions = {s["slug"]: s for s in collect_sessions(out)}
+    assert sessions["b"]["size_bytes"] == real.stat().st_size and sessions["a"]["cover"] is None
+    assert f'length="{real.stat().st_size}"' in (out / "feed.xml").read_text("utf-8")
+    assert "a.png" not in (out / "sw.js").read_text("utf-8") and "b.png" in (out / "sw.js").read_text("utf-8")
