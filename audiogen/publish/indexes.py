@@ -27,11 +27,12 @@ def write_indexes(out_dir: str | Path, album: str | None, author: str | None,
     memo = load_index_memo(out_dir)
     entries = listing(out_dir)  # one listing of the folder: its stats are shared by the sidecars, cards and sw.js
     sessions = collect_sessions(out_dir, memo.setdefault("sidecars", {}), entries)
+    digests: dict[int, str] = {}  # each session hashed once for its feed item, chapters file and card
     write_m3u8(out_dir, sessions, album, author)
     write_feed(out_dir, sessions, album, author, base_url, feed, fragments=memo.setdefault("feed", {}),
-               chapters=memo.setdefault("chapters", {}))
+               chapters=memo.setdefault("chapters", {}), digests=digests)
     write_index_html(out_dir, sessions, album, author, fragments=memo.setdefault("page", {}),
-                     entries=entries)
+                     entries=entries, digests=digests)
     write_web_app(out_dir, sessions, album, author, entries)
     save_index_memo(out_dir, memo)
     return sessions

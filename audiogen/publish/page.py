@@ -31,6 +31,7 @@ from audiogen.publish.sessions import (
     library_language,
     library_meta,
     one_line,
+    session_digest,
     write_if_changed,
 )
 
@@ -98,13 +99,13 @@ def _e(text: object) -> str:
 
 def index_html(sessions: list[dict], album: str | None, author: str | None,
                out_dir: str | Path | None = None, fragments: dict | None = None,
-               entries: dict | None = None) -> str:
+               entries: dict | None = None, digests: dict | None = None) -> str:
     """One self-contained page (inline CSS and JS; only the folder's own files are linked).
 
     `out_dir`: the folder, to read the covers' sizes for the lock screen (else they are assumed 1400 px).
     `fragments`: session cards made by an earlier call, by what each is made of (updated to this page's);
     the page is the same with or without it. `entries`: the folder's listing (publish.sessions.listing),
-    whose stats the cards' keys share.
+    whose stats the cards' keys share; `digests`: the sessions' `session_digest`s, shared with the feed.
     """
     album, author = library_meta(sessions, album, author)
     folder = Path(out_dir) if out_dir is not None else None
@@ -118,7 +119,7 @@ def index_html(sessions: list[dict], album: str | None, author: str | None,
         made: dict[str, str] = {}
         parts = []
         for s in sessions:
-            key = _card_key(s, author, collapsed, folder, lang, entries)
+            key = _card_key(s, author, collapsed, folder, lang, entries, digests)
             kept = made.get(key, fragments.get(key))
             made[key] = kept if isinstance(kept, str) else _card(s, author, collapsed, folder, lang)
             parts.append(made[key])
@@ -134,7 +135,7 @@ def index_html(sessions: list[dict], album: str | None, author: str | None,
 
 
 def _card_key(s: dict, author: str, collapsed: bool, folder: Path | None, page_lang: str,
-              entries: dict | None = None) -> str:
+              entries: dict | None = None, digests: dict | None = None) -> str:
     """What a session's card is made of: the session, the page's settings, and the files whose headers give
     the images' sizes (replaced files are new inodes)."""
     def stat(name: object) -> list | None:
@@ -151,7 +152,8 @@ def _card_key(s: dict, author: str, collapsed: bool, folder: Path | None, page_l
             return None
         return [st.st_ino, st.st_size, st.st_mtime_ns]
 
-    blob = json.dumps([s, author, collapsed, page_lang, folder is not None, stat(s.get("cover")), stat(s.get("thumb"))],
+    blob = json.dumps([session_digest(s, digests), author, collapsed, page_lang, folder is not None,
+                       stat(s.get("cover")), stat(s.get("thumb"))],
                       sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -218,9 +220,11 @@ def _fill(name: str, **values: object) -> str:
 
 
 def write_index_html(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None,
-                     fragments: dict | None = None, entries: dict | None = None) -> Path:
+                     fragments: dict | None = None, entries: dict | None = None,
+                     digests: dict | None = None) -> Path:
     path = Path(out_dir) / INDEX
-    write_if_changed(path, index_html(sessions, album, author, out_dir, fragments, entries).encode("utf-8"))
+    write_if_changed(path, index_html(sessions, album, author, out_dir, fragments, entries,
+                                                 digests).encode("utf-8"))
     return path
 
 

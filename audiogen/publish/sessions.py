@@ -8,6 +8,7 @@ listed too, and rebuilding nothing rewrites identical files.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -146,6 +147,18 @@ def save_index_memo(out_dir: str | Path, memo: dict) -> None:
     except (AudiogenError, OSError):
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def session_digest(session: dict, digests: dict[int, str] | None = None) -> str:
+    """A hash of everything in `session` (what its feed item, card and chapters file are made of); with
+    `digests` (id(session) -> digest, for sessions alive and unchanged while it is used), computed once for
+    all the indexes."""
+    if digests is not None and id(session) in digests:
+        return digests[id(session)]
+    digest = hashlib.sha256(json.dumps(session, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    if digests is not None:
+        digests[id(session)] = digest
+    return digest
 
 
 def library_meta(sessions: list[dict], album: str | None = None, author: str | None = None) -> tuple[str, str]:
