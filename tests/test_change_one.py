@@ -124,3 +124,31 @@ def test_symlinked_files_are_listed_as_their_targets(tmp_path):
     assert sessions["b"]["size_bytes"] == real.stat().st_size and sessions["a"]["cover"] is None
     assert f'length="{real.stat().st_size}"' in (out / "feed.xml").read_text("utf-8")
     assert "a.png" not in (out / "sw.js").read_text("utf-8") and "b.png" in (out / "sw.js").read_text("utf-8")
+
+
+def test_routine_files_lists_what_rglob_found(tmp_path):
+    """The walk with one scandir per folder lists the files the earlier `sorted(rglob("*"))` walk listed, in its
+    order: hidden files and folders, audiogen.yaml, folders named *.yaml and dangling symlinks left out,
+    symlinked files followed, symlinked folders not entered."""
+    from pathlib import Path
+
+    from audiogen.routine.walk import LIBRARY_FILE, routine_files
+
+    def reference(folder: Path) -> list[Path]:
+        return [p for p in sorted(folder.rglob("*"))
+                if p.suffix.lower() in (".yaml", ".yml") and p.name != LIBRARY_FILE and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+
+    lib = tmp_path / "lib"
+    for d in ("a", "a-b", ".hidden", "B", "a/deep", "d.yaml"):
+        (lib / d).mkdir(parents=True, exist_ok=True)
+    for f in ("x.yaml", "y.YML", "a/1.yaml", "a-b/2.yaml", ".hidden/3.yaml", ".h.yaml", "audiogen.yaml",
+              "a/audiogen.yaml", "B/z.yml", "a/deep/q.yaml", "n.txt", ".yaml", "a.b.yaml"):
+        (lib / f).write_text("title: x\n")
+    (lib / "link").symlink_to(lib / "a")
+    (lib / "lx.yaml").symlink_to(lib / "x.yaml")
+    (lib / "dangling.yaml").symlink_to(tmp_path / "missing.yaml")
+    got = routine_files(lib)
+    assert got == reference(lib)
+    assert [p.relative_to(lib).as_posix() for p in got] == [
+        "B/z.yml", "a/1.yaml", "a/deep/q.yaml", "a-b/2.yaml", "a.b.yaml", "lx.yaml", "x.yaml", "y.YML"]
