@@ -234,6 +234,7 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
     variants = [None] + list(config.variants.lengths) if config.variants else [None]
     n = len(files)
     memo = _memo(files, config, narrator) if library else None  # unchanged files are not parsed again
+    present = _present(out_dir)  # one listing of the output folder, not three stats per session
     for i, path in enumerate(files, start=1):
         try:
             routine = memo.load(path) if memo else load_routine(path, defaults=config.defaults or None)
@@ -270,10 +271,10 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
             entry = manifest.get(vslug) or {}
             job = Job(path, routine, vslug, title, track, total, target, fp, result, tag_fingerprint=tfp,
                       choice=choice, first_built=entry.get("first_built"))
-            if (not options.force and entry.get("fingerprint") == fp and result.mp3.exists()
-                    and all((out_dir / f"{vslug}.{f}").exists() for f in fmts)
+            if (not options.force and entry.get("fingerprint") == fp and present(result.mp3.name)
+                    and all(present(f"{vslug}.{f}") for f in fmts)
                     and (config.output.split == "none" or (out_dir / vslug / f"{vslug}.m3u8").exists())
-                    and (out_dir / f"{vslug}.json").exists()):
+                    and present(f"{vslug}.json")):
                 job.previous = entry  # the audio may be the same: known now, or once narrated
                 same = entry.get("choice") == choice
                 if not same and entry.get("clips"):
@@ -297,6 +298,22 @@ def plan_jobs(files, config, options, narrator, manifest, out_dir, library):
         if options.progress and memo.parsed:
             options.progress("loaded", {"parsed": memo.parsed, "reused": memo.reused})
     return jobs, failed
+
+
+def _present(out_dir: Path) -> Callable[[str], bool]:
+    """Whether `out_dir / name` exists (as `Path.exists` says: a symlink only when its target does), from one
+    listing of the folder."""
+    import os
+
+    names: set[str] = set()
+    try:
+        with os.scandir(out_dir) as it:
+            for e in it:
+                if not e.is_symlink() or os.path.exists(e.path):
+                    names.add(e.name)
+    except OSError:
+        pass
+    return names.__contains__
 
 
 def _memo(files: list[Path], config, narrator):

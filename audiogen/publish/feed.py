@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from audiogen._version import __version__
 from audiogen.publish.formats import media_type
 from audiogen.publish.sessions import (
     CHAPTERS_SUFFIX,
@@ -27,6 +28,7 @@ from audiogen.publish.sessions import (
     library_language,
     library_meta,
     one_line,
+    session_digest,
     write_if_changed,
 )
 from audiogen.routine.library import APPLE_CATEGORIES as APPLE_CATEGORIES  # re-exported: the list
@@ -176,12 +178,14 @@ def _sub(parent: ET.Element, tag: str, content: object = None, /, **attrs: str) 
 
 
 def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_url: str | None = None,
-             *, chapters: bool = True, feed: Any = None, fragments: dict | None = None) -> str:
+             *, chapters: bool = True, feed: Any = None, fragments: dict | None = None,
+             digests: dict | None = None) -> str:
     """The RSS 2.0 podcast feed as text. URLs are relative unless `base_url` is given (apps need it).
 
     `feed`: the channel settings (audiogen.yaml's `feed:` section, a mapping of its keys, or the path of
     a feed.xml to take them from); None: the defaults. `fragments`: items serialised by an earlier call,
     by what each is made of (updated to this feed's items); the text is the same with or without it.
+    `digests`: the sessions' `session_digest`s, shared with the other indexes.
     """
     album, author = library_meta(sessions, album, author)
     settings = _settings(feed)
@@ -243,7 +247,8 @@ def feed_xml(sessions: list[dict], album: str | None, author: str | None, base_u
     # session changed serialises one item, not all of them
     items, used, keys = [], set(), set()
     for s in sessions:
-        key, text, prefixes = _item_text(s, album, author, base_url, published, explicit, chapters, fragments)
+        key, text, prefixes = _item_text(s, album, author, base_url, published, explicit, chapters, fragments,
+                                         digests)
         items.append(text)
         used.update(prefixes)
         keys.add(key)
@@ -266,11 +271,12 @@ _XMLNS = re.compile(r' xmlns:(\w+)="[^"]*"')
 
 
 def _item_text(s: dict, album: str, author: str, base_url: str | None, published: dict, explicit: str,
-               chapters: bool, fragments: dict) -> tuple[str, str, list[str]]:
+               chapters: bool, fragments: dict, digests: dict | None = None) -> tuple[str, str, list[str]]:
     """(key, text, prefixes): one `<item>` as `feed_xml` writes it inside the channel (indented for its
     depth, without the namespace declarations the root carries) and the namespace prefixes it uses; from `fragments`
     (key -> [text, prefixes]) when it holds this item, which is then kept there."""
-    key = hashlib.sha256(json.dumps([s, album, author, base_url, published[s["slug"]], explicit, chapters],
+    key = hashlib.sha256(json.dumps([session_digest(s, digests), album, author, base_url, published[s["slug"]],
+                                     explicit, chapters],
                                     sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
     kept = fragments.get(key)
     if not (isinstance(kept, list) and len(kept) == 2 and isinstance(kept[0], str)):
@@ -336,6 +342,15 @@ def _utc(mtime: float) -> datetime:
     return datetime.fromtimestamp(int(mtime), tz=UTC)
 
 
+def _file_stamp(path: Path) -> list[int] | None:
+    """A file's inode, size and mtime (written atomically, a new file is a new inode); None when missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
 def write_library_cover(out_dir: str | Path, album: str, author: str | None) -> Path:
     """The channel art, drawn again only when the album, author or audiogen version changed."""
     from audiogen.publish.cover import cover_matches, make_cover
@@ -351,16 +366,33 @@ def write_library_cover(out_dir: str | Path, album: str, author: str | None) -> 
 
 
 def write_feed(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None,
-               base_url: str | None = None, feed: Any = None, fragments: dict | None = None) -> Path:
+               base_url: str | None = None, feed: Any = None, fragments: dict | None = None,
+               chapters: dict | None = None, digests: dict | None = None) -> Path:
     """`feed.xml`, each session's `<slug>.chapters.json` and the channel art `library_cover.png`.
-    `feed` and `fragments`: as for `feed_xml`."""
+    `feed` and `fragments`: as for `feed_xml`. `chapters`: the chapters files written by an earlier call
+    (file name -> [hash of the chapters, [inode, size, mtime_ns] of the file]; updated to this call's): a
+    file whose chapters and stat are both unchanged is neither serialised nor read back."""
     out_dir = Path(out_dir)
     album, author = library_meta(sessions, album, author)
+    kept: dict[str, list] = {}
     for s in sessions:
         if s["chapters"]:
+            name = chapters_file(s)
+            key = None
+            if chapters is not None:
+                key = hashlib.sha256(f"{__version__}\0{session_digest(s, digests)}".encode()).hexdigest()
+                if chapters.get(name) == [key, _file_stamp(out_dir / name)]:
+                    kept[name] = chapters[name]
+                    continue
             data = json.dumps(chapters_json(s), indent=1, ensure_ascii=False) + "\n"
-            write_if_changed(out_dir / chapters_file(s), data.encode("utf-8"))
+            write_if_changed(out_dir / name, data.encode("utf-8"))
+            if key is not None:
+                kept[name] = [key, _file_stamp(out_dir / name)]
+    if chapters is not None:
+        chapters.clear()
+        chapters.update(kept)
     write_library_cover(out_dir, album, author)
     path = out_dir / FEED
-    write_if_changed(path, feed_xml(sessions, album, author, base_url, feed=feed, fragments=fragments).encode("utf-8"))
+    write_if_changed(path, feed_xml(sessions, album, author, base_url, feed=feed, fragments=fragments,
+                                        digests=digests).encode("utf-8"))
     return path

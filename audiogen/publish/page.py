@@ -31,6 +31,7 @@ from audiogen.publish.sessions import (
     library_language,
     library_meta,
     one_line,
+    session_digest,
     write_if_changed,
 )
 
@@ -97,12 +98,14 @@ def _e(text: object) -> str:
 
 
 def index_html(sessions: list[dict], album: str | None, author: str | None,
-               out_dir: str | Path | None = None, fragments: dict | None = None) -> str:
+               out_dir: str | Path | None = None, fragments: dict | None = None,
+               entries: dict | None = None, digests: dict | None = None) -> str:
     """One self-contained page (inline CSS and JS; only the folder's own files are linked).
 
     `out_dir`: the folder, to read the covers' sizes for the lock screen (else they are assumed 1400 px).
     `fragments`: session cards made by an earlier call, by what each is made of (updated to this page's);
-    the page is the same with or without it.
+    the page is the same with or without it. `entries`: the folder's listing (publish.sessions.listing),
+    whose stats the cards' keys share; `digests`: the sessions' `session_digest`s, shared with the feed.
     """
     album, author = library_meta(sessions, album, author)
     folder = Path(out_dir) if out_dir is not None else None
@@ -116,7 +119,7 @@ def index_html(sessions: list[dict], album: str | None, author: str | None,
         made: dict[str, str] = {}
         parts = []
         for s in sessions:
-            key = _card_key(s, author, collapsed, folder, lang)
+            key = _card_key(s, author, collapsed, folder, lang, entries, digests)
             kept = made.get(key, fragments.get(key))
             made[key] = kept if isinstance(kept, str) else _card(s, author, collapsed, folder, lang)
             parts.append(made[key])
@@ -131,19 +134,26 @@ def index_html(sessions: list[dict], album: str | None, author: str | None,
                  css=template("page.css"), js=template("page.js"))
 
 
-def _card_key(s: dict, author: str, collapsed: bool, folder: Path | None, page_lang: str) -> str:
+def _card_key(s: dict, author: str, collapsed: bool, folder: Path | None, page_lang: str,
+              entries: dict | None = None, digests: dict | None = None) -> str:
     """What a session's card is made of: the session, the page's settings, and the files whose headers give
     the images' sizes (replaced files are new inodes)."""
     def stat(name: object) -> list | None:
         if folder is None or not isinstance(name, str):
             return None
         try:
-            st = (folder / name).stat()
+            if entries is None:
+                st = (folder / name).stat()
+            elif name in entries:
+                st = entries[name].stat()
+            else:
+                return None
         except OSError:
             return None
         return [st.st_ino, st.st_size, st.st_mtime_ns]
 
-    blob = json.dumps([s, author, collapsed, page_lang, folder is not None, stat(s.get("cover")), stat(s.get("thumb"))],
+    blob = json.dumps([session_digest(s, digests), author, collapsed, page_lang, folder is not None,
+                       stat(s.get("cover")), stat(s.get("thumb"))],
                       sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -210,9 +220,11 @@ def _fill(name: str, **values: object) -> str:
 
 
 def write_index_html(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None,
-                     fragments: dict | None = None) -> Path:
+                     fragments: dict | None = None, entries: dict | None = None,
+                     digests: dict | None = None) -> Path:
     path = Path(out_dir) / INDEX
-    write_if_changed(path, index_html(sessions, album, author, out_dir, fragments).encode("utf-8"))
+    write_if_changed(path, index_html(sessions, album, author, out_dir, fragments, entries,
+                                                 digests).encode("utf-8"))
     return path
 
 
@@ -232,19 +244,25 @@ def manifest_json(sessions: list[dict], album: str | None, author: str | None,
     return json.dumps(manifest, ensure_ascii=False, indent=1) + "\n"
 
 
-def service_worker_js(out_dir: str | Path, sessions: list[dict]) -> str:
+def service_worker_js(out_dir: str | Path, sessions: list[dict], entries: dict | None = None) -> str:
     """`sw.js` for the folder: the page, manifest and covers precached; each MP3 kept once it is played.
 
     The cache is versioned by a hash of the page, this script and the files' sizes and mtimes, so a
     rebuilt library replaces it; an MP3 is cached under its own revision and survives a rebuild that
-    leaves it unchanged.
+    leaves it unchanged. `entries`: the folder's listing taken before the indexes were written (its stats
+    are shared; the channel art, which the feed may have just drawn, is looked at anew).
     """
     out_dir = Path(out_dir)
     digest = hashlib.sha256(template(SERVICE_WORKER).encode("utf-8"))
 
     def rev(name: str) -> str:
         try:
-            st = (out_dir / name).stat()
+            if entries is None or name == LIBRARY_COVER:
+                st = (out_dir / name).stat()
+            elif name in entries:
+                st = entries[name].stat()
+            else:
+                return "0"
         except OSError:
             return "0"
         tag = f"{st.st_size:x}-{st.st_mtime_ns:x}"
@@ -262,11 +280,12 @@ def service_worker_js(out_dir: str | Path, sessions: list[dict]) -> str:
                  media=json.dumps(media, sort_keys=True))
 
 
-def write_web_app(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None) -> list[Path]:
+def write_web_app(out_dir: str | Path, sessions: list[dict], album: str | None, author: str | None,
+                  entries: dict | None = None) -> list[Path]:
     """`manifest.webmanifest` and `sw.js` beside index.html (write index.html first: the worker hashes it)."""
     out_dir = Path(out_dir)
     manifest = out_dir / MANIFEST
     write_if_changed(manifest, manifest_json(sessions, album, author, out_dir).encode("utf-8"))
     worker = out_dir / SERVICE_WORKER
-    write_if_changed(worker, service_worker_js(out_dir, sessions).encode("utf-8"))
+    write_if_changed(worker, service_worker_js(out_dir, sessions, entries).encode("utf-8"))
     return [manifest, worker]

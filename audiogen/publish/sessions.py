@@ -8,7 +8,9 @@ listed too, and rebuilding nothing rewrites identical files.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 from pathlib import Path
 
 from audiogen.routine.atomic import write_bytes, write_text
@@ -24,7 +26,27 @@ def _is_file_name(name: object) -> bool:
         and not name.startswith(".")
 
 
-def collect_sessions(out_dir: str | Path, memo: dict | None = None) -> list[dict]:
+def listing(out_dir: str | Path) -> dict[str, os.DirEntry]:
+    """The entries of `out_dir` by name (empty when it cannot be listed). One listing serves every index:
+    an entry's `stat()` is made once and kept, and `is_file()` needs none for a file that is not a symlink."""
+    try:
+        with os.scandir(out_dir) as it:
+            return {e.name: e for e in it}
+    except OSError:
+        return {}
+
+
+def _is_file(entries: dict[str, os.DirEntry], name: str) -> bool:
+    """`(out_dir / name).is_file()`, from the folder's listing."""
+    entry = entries.get(name)
+    try:
+        return entry is not None and entry.is_file()
+    except OSError:
+        return False
+
+
+def collect_sessions(out_dir: str | Path, memo: dict | None = None,
+                     entries: dict[str, os.DirEntry] | None = None) -> list[dict]:
     """Every session in `out_dir`: each `*.json` sidecar that names an existing `mp3` beside it.
 
     Each dict is the sidecar plus `slug` (default: the sidecar's stem), `size_bytes` and `mtime`
@@ -33,18 +55,21 @@ def collect_sessions(out_dir: str | Path, memo: dict | None = None) -> list[dict
 
     `memo` (sidecar name -> [[inode, size, mtime_ns], what the indexes read of it]) spares reading sidecars
     whose file it already holds; it is updated to this folder's sidecars. Sessions read through a memo
-    lack the sidecar's timeline (`events`, `fitted`, `warnings`), which no index shows.
+    lack the sidecar's timeline (`events`, `fitted`, `warnings`), which no index shows. `entries`: the
+    folder's `listing` (taken now when not given), which the other indexes can share.
     """
     out_dir = Path(out_dir)
+    entries = listing(out_dir) if entries is None else entries
     sessions = []
     seen: dict[str, list] = {}
-    for path in sorted(out_dir.glob("*.json")):
-        if path.name.startswith(".") or path.name.endswith(CHAPTERS_SUFFIX):
+    for name in sorted(n for n in entries if n.endswith(".json")):
+        if name.startswith(".") or name.endswith(CHAPTERS_SUFFIX):
             continue
+        path = out_dir / name
         data = None
         if memo is not None:
             try:
-                st = path.stat()
+                st = entries[name].stat()
             except OSError:
                 continue
             kept = memo.get(path.name)
@@ -62,12 +87,12 @@ def collect_sessions(out_dir: str | Path, memo: dict | None = None) -> list[dict
             seen[path.name] = [stamp, data]
         if not isinstance(data, dict) or not _is_file_name(data.get("mp3")):
             continue
-        mp3 = out_dir / data["mp3"]
+        mp3 = entries.get(data["mp3"])
         try:
+            if mp3 is None or not mp3.is_file():
+                continue
             st = mp3.stat()
         except OSError:
-            continue
-        if not mp3.is_file():
             continue
         session = dict(data)
         session["slug"] = str(data.get("slug") or path.stem)
@@ -79,7 +104,7 @@ def collect_sessions(out_dir: str | Path, memo: dict | None = None) -> list[dict
         session["length_ms"] = int(data.get("length_ms") or 0)
         session["chapters"] = [c for c in data.get("chapters") or [] if isinstance(c, dict)]
         for key in ("cover", "thumb", "lrc"):
-            if not (_is_file_name(data.get(key)) and (out_dir / data[key]).is_file()):
+            if not (_is_file_name(data.get(key)) and _is_file(entries, data[key])):
                 session[key] = None
         sessions.append(session)
     sessions.sort(key=lambda s: (s["track"] is None, s["track"] or 0, s["title"].casefold(), s["slug"]))
@@ -122,6 +147,18 @@ def save_index_memo(out_dir: str | Path, memo: dict) -> None:
     except (AudiogenError, OSError):
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def session_digest(session: dict, digests: dict[int, str] | None = None) -> str:
+    """A hash of everything in `session` (what its feed item, card and chapters file are made of); with
+    `digests` (id(session) -> digest, for sessions alive and unchanged while it is used), computed once for
+    all the indexes."""
+    if digests is not None and id(session) in digests:
+        return digests[id(session)]
+    digest = hashlib.sha256(json.dumps(session, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    if digests is not None:
+        digests[id(session)] = digest
+    return digest
 
 
 def library_meta(sessions: list[dict], album: str | None = None, author: str | None = None) -> tuple[str, str]:
